@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+
+from config.api import api
+
+
+def ping(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+admin.site.site_header = "Switchboard"
+admin.site.site_title = "Switchboard admin"
+admin.site.index_title = "Control plane"
+admin.site.site_url = "/"
+
+urlpatterns = [
+    path("ping", ping, name="ping"),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("", include("console.urls")),
+]

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import JSONField
+from django.utils import timezone
+
+from providers.crypto import EncryptedTextField, UndecryptableSecret
+
+
+class Kind(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    GEMINI = "gemini", "Google Gemini"
+    OPENROUTER = "openrouter", "OpenRouter"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+
+
+_KIND_BY_HOST = {
+    "api.openai.com": Kind.OPENAI,
+    "api.anthropic.com": Kind.ANTHROPIC,
+    "generativelanguage.googleapis.com": Kind.GEMINI,
+    "openrouter.ai": Kind.OPENROUTER,
+}
+
+
+def detect_kind(name: str, base_url: str) -> str:
+    """DESIGN.md "Kind detection": by base_url host first, then by a telling name."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    for known, kind in _KIND_BY_HOST.items():
+        if host == known or host.endswith("." + known):
+            return kind
+    lowered = name.lower()
+    for kind in (Kind.ANTHROPIC, Kind.GEMINI, Kind.OPENROUTER):
+        if kind.value in lowered:
+            return kind
+    return Kind.OPENAI_COMPATIBLE
+
+
+def validate_base_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("base_url must be an http:// or https:// URL with a host.")
+
+
+def validate_models(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(m, str) and m for m in value):
+        raise ValidationError("models must be a list of non-empty strings.")
+
+
+class Provider(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices, blank=True)
+    base_url = models.CharField(max_length=500, validators=[validate_base_url])
+    api_key = EncryptedTextField(blank=True, default="")
+    is_active = models.BooleanField(default=True)
+
+    status = models.CharField(max_length=32, default="unknown")
+    latency_ms = models.IntegerField(null=True, blank=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.IntegerField(default=0)
+    is_healthy = models.BooleanField(default=True)
+    cooldown_until = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Declared last: inside the class body the name shadows the django.db.models module.
+    models = JSONField(default=list, blank=True, validators=[validate_models])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        if not self.kind:
+            self.kind = detect_kind(self.name, self.base_url)
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def api_key_set(self) -> bool:
+        return bool(self.api_key)
+
+    @property
+    def api_key_hint(self) -> str:
+        """The last four characters, masked; never enough to use."""
+        if not self.api_key:
+            return ""
+        if isinstance(self.api_key, UndecryptableSecret):
+            return "(undecryptable)"
+        return "…" + self.api_key[-4:] if len(self.api_key) > 8 else "…"
+
+    @property
+    def is_cooling_down(self) -> bool:
+        return self.cooldown_until is not None and self.cooldown_until > timezone.now()
