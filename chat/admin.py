@@ -23,8 +23,17 @@ class ApiKeyForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
-    list_display = ["name", "prefix", "scopes", "budget_usd", "rpm_limit", "expires_at",
-                    "is_active", "last_used_at", "created_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "scopes",
+        "budget_usd",
+        "rpm_limit",
+        "expires_at",
+        "is_active",
+        "last_used_at",
+        "created_at",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]

@@ -40,7 +40,10 @@ class ApiKey(models.Model):
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     scopes = models.JSONField(default=list)
     budget_usd = models.DecimalField(
-        max_digits=12, decimal_places=4, null=True, blank=True,
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
         help_text="Refuse requests once this much has been spent (USD). Empty: no budget.",
     )
     rpm_limit = models.PositiveIntegerField(
@@ -70,8 +73,9 @@ class ApiKey(models.Model):
     ) -> tuple[ApiKey, str]:
         """Create a key; return it with the raw key, which is never available again."""
         raw = generate_key()
-        key = cls(name=name, scopes=scopes or [Scope.CHAT], budget_usd=budget_usd,
-                  rpm_limit=rpm_limit)
+        key = cls(
+            name=name, scopes=scopes or [Scope.CHAT], budget_usd=budget_usd, rpm_limit=rpm_limit
+        )
         key.set_raw(raw)
         key.save()
         return key, raw

@@ -84,11 +84,23 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _add_routers() -> None:
+    from console.admin_api import router as admin_router
     from console.api import health_router
+    from console.api import router as console_router
+    from documents.api import router as documents_router
+    from providers.api import catalog_router
     from providers.api import router as providers_router
+    from routing.api import router as routes_router
+    from usage.api import router as usage_router
 
     api.add_router("/", health_router)
     api.add_router("/providers", providers_router)
+    api.add_router("/models", catalog_router)
+    api.add_router("/model-routes", routes_router)
+    api.add_router("/usage", usage_router)
+    api.add_router("/documents", documents_router)
+    api.add_router("/admin", admin_router)
+    api.add_router("/", console_router)
 
 
 _add_routers()

@@ -46,9 +46,7 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     for pattern in _PATTERNS:
-        text = pattern.sub(
-            lambda m: (m.group(1) + REDACTED) if m.lastindex else REDACTED, text
-        )
+        text = pattern.sub(lambda m: (m.group(1) + REDACTED) if m.lastindex else REDACTED, text)
     return text
 
 

@@ -28,9 +28,9 @@ class ProviderForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.initial.pop("api_key", None)
         if self.instance.pk and self.instance.api_key:
-            self.fields["api_key"].help_text = (
-                f"A key is stored ({self.instance.api_key_hint}). Leave blank to keep it."
-            )
+            self.fields[
+                "api_key"
+            ].help_text = f"A key is stored ({self.instance.api_key_hint}). Leave blank to keep it."
 
     def clean_api_key(self) -> str:
         typed = self.cleaned_data.get("api_key", "")
@@ -46,18 +46,42 @@ class ProviderForm(forms.ModelForm):
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
     list_display = [
-        "name", "kind", "base_url", "is_active", "status", "is_healthy",
-        "latency_ms", "last_tested_at",
+        "name",
+        "kind",
+        "base_url",
+        "is_active",
+        "status",
+        "is_healthy",
+        "latency_ms",
+        "last_tested_at",
     ]
     list_filter = ["kind", "is_active", "is_healthy", "status"]
     search_fields = ["name", "base_url"]
     readonly_fields = [
-        "status", "latency_ms", "last_tested_at", "consecutive_failures", "is_healthy",
-        "cooldown_until", "created_at", "updated_at",
+        "status",
+        "latency_ms",
+        "last_tested_at",
+        "consecutive_failures",
+        "is_healthy",
+        "cooldown_until",
+        "created_at",
+        "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["name", "kind", "base_url", "api_key", "clear_api_key", "models",
-                           "is_active"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "kind",
+                    "base_url",
+                    "api_key",
+                    "clear_api_key",
+                    "models",
+                    "is_active",
+                ]
+            },
+        ),
         ("Health", {"fields": readonly_fields}),
     ]
 

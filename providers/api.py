@@ -50,3 +50,6 @@ def update_provider(request: HttpRequest, provider_id: int, payload: ProviderPat
 def delete_provider(request: HttpRequest, provider_id: int) -> Status[None]:
     get_object_or_404(Provider, pk=provider_id).delete()
     return Status(204, None)
+
+
+catalog_router = Router(tags=["models"])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from ninja import Schema
 from pydantic import Field, StringConstraints, field_validator
@@ -14,8 +15,9 @@ ModelId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 
 def _check_url(value: str) -> str:
     value = value.strip()
-    if not value.lower().startswith(("http://", "https://")) or "://" == value[-3:]:
-        raise ValueError("must be an http:// or https:// URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
     return value
 
 

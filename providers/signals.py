@@ -12,8 +12,15 @@ from providers.models import Provider
 # Health fields change on every probe; they are state, not configuration, and do not
 # warrant a config backup rewrite.
 HEALTH_FIELDS = frozenset(
-    {"status", "latency_ms", "last_tested_at", "consecutive_failures", "is_healthy",
-     "cooldown_until", "updated_at"}
+    {
+        "status",
+        "latency_ms",
+        "last_tested_at",
+        "consecutive_failures",
+        "is_healthy",
+        "cooldown_until",
+        "updated_at",
+    }
 )
 
 

@@ -55,8 +55,11 @@ def test_list_get_patch_delete(api) -> None:
 
 def test_patch_replaces_the_key_when_given(api) -> None:
     provider_id = create(api).json()["id"]
-    api.patch(f"/api/providers/{provider_id}", json.dumps({"api_key": "sk-new-key-9999"}),
-              content_type="application/json")
+    api.patch(
+        f"/api/providers/{provider_id}",
+        json.dumps({"api_key": "sk-new-key-9999"}),
+        content_type="application/json",
+    )
     assert Provider.objects.get().api_key == "sk-new-key-9999"
 
 
@@ -113,8 +116,9 @@ def test_malformed_json_is_4xx(api) -> None:
 
 
 def test_missing_name_is_named(api) -> None:
-    response = api.post("/api/providers", json.dumps({"base_url": "https://x.io"}),
-                        content_type="application/json")
+    response = api.post(
+        "/api/providers", json.dumps({"base_url": "https://x.io"}), content_type="application/json"
+    )
     assert response.status_code == 422
     assert "name" in response.json()["detail"]
 

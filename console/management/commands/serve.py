@@ -21,10 +21,25 @@ STOP_GRACE_SECONDS = 10
 def server_command(server: str, host: str, port: int, workers: int) -> list[str]:
     if server == "uvicorn":
         return [
-            sys.executable, "-m", "uvicorn", "config.asgi:application",
-            "--host", host, "--port", str(port), "--workers", str(workers),
-            "--loop", "uvloop", "--http", "httptools", "--lifespan", "off",
-            "--no-access-log", "--timeout-graceful-shutdown", str(STOP_GRACE_SECONDS),
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            str(STOP_GRACE_SECONDS),
         ]
     if workers != 1:
         raise CommandError("--server daphne runs one process; use uvicorn for --workers > 1")
@@ -45,8 +60,9 @@ class Command(BaseCommand):
         self._warn_about_configuration(options["workers"])
         children = {
             "server": subprocess.Popen(
-                server_command(options["server"], options["host"], options["port"],
-                               options["workers"])
+                server_command(
+                    options["server"], options["host"], options["port"], options["workers"]
+                )
             ),
         }
         if not options["no_worker"]:
@@ -65,8 +81,9 @@ class Command(BaseCommand):
         code = self._supervise(children, stopping)
         sys.exit(code)
 
-    def _supervise(self, children: dict[str, subprocess.Popen[bytes]],
-                   stopping: dict[str, int]) -> int:
+    def _supervise(
+        self, children: dict[str, subprocess.Popen[bytes]], stopping: dict[str, int]
+    ) -> int:
         while True:
             if stopping["signal"]:
                 self._stop_all(children, stopping["signal"])
