@@ -4,10 +4,14 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from providers.config_backup import write_config_backup
 from providers.models import Provider
+
+# Sent (sender=Provider, provider_id=...) when health or cooldown changes through a
+# queryset update(), which fires no post_save: the routing snapshot listens to it.
+provider_state_changed = Signal()
 
 # Health fields change on every probe; they are state, not configuration, and do not
 # warrant a config backup rewrite.
