@@ -10,8 +10,12 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# PEP 668 systems (Debian 12, Ubuntu 24.04) refuse a plain `pip install --user`; the
+# second try still writes only to ~/.local, never to the system's packages.
 uv: ## install uv with pip when it is missing
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+	  || python3 -m pip install --quiet --user uv \
+	  || python3 -m pip install --quiet --user --break-system-packages uv
 
 sync: uv ## install the locked dependencies into .venv
 	$(UV) sync --frozen

@@ -5,7 +5,7 @@ import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
@@ -18,6 +18,12 @@ class Command(BaseCommand):
         User = get_user_model()
         if User.objects.filter(is_superuser=True).exists():
             return
+        if User.objects.filter(username=options["username"]).exists():
+            # Promoting an existing account silently would hand it admin rights.
+            raise CommandError(
+                f"A non-admin user '{options['username']}' exists; set ADMIN_USERNAME to "
+                "another name or use `manage.py createsuperuser`."
+            )
         password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         User.objects.create_superuser(options["username"], "", password)
         if os.environ.get("ADMIN_PASSWORD"):
