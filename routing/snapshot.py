@@ -1,0 +1,228 @@
+"""An immutable, in-process picture of providers and routes for the hot path.
+
+Selecting reads only this snapshot, never the database. A version number in the cache
+says when it is stale: `bump()` (wired to save/delete signals) writes a new one, and
+every process compares it at most once per CHECK_INTERVAL seconds, rebuilding from the
+database only when it differs. A missing version key (a cleared or restarted cache)
+counts as a change.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+
+from providers.crypto import UndecryptableSecret
+
+VERSION_KEY = "routing:snapshot:version"
+# How stale another process's change may look here: one cache read per second at most.
+CHECK_INTERVAL = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSnap:
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    api_key: str
+    models: tuple[str, ...]
+    is_active: bool
+    is_healthy: bool
+    cooldown_until: datetime | None
+
+    def __repr__(self) -> str:  # the key stays out of logs and tracebacks
+        return f"ProviderSnap(id={self.id}, name={self.name!r})"
+
+    def usable(self, now: datetime) -> bool:
+        return self.is_active and self.is_healthy and not self.cooling_down(now)
+
+    def cooling_down(self, now: datetime) -> bool:
+        return self.cooldown_until is not None and self.cooldown_until > now
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSnap:
+    id: int
+    provider_id: int
+    models: tuple[str, ...]
+    strategy: str
+    priority: int
+    weight: float
+    metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSnap:
+    id: int
+    name: str
+    mode: str
+    is_active: bool
+    config: Mapping[str, Any]
+    nodes: tuple[NodeSnap, ...]  # by priority, then id
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    providers: Mapping[int, ProviderSnap]
+    providers_by_name: Mapping[str, ProviderSnap]
+    routes_by_name: Mapping[str, RouteSnap]
+    routes_by_id: Mapping[int, RouteSnap]
+
+
+def _frozen(mapping: dict[Any, Any]) -> Mapping[Any, Any]:
+    return MappingProxyType(mapping)
+
+
+def _provider_snap(provider: Any) -> ProviderSnap:
+    key = provider.api_key
+    return ProviderSnap(
+        id=provider.id,
+        name=provider.name,
+        kind=provider.kind,
+        base_url=provider.base_url,
+        # Ciphertext no configured key opens is useless upstream; send no key at all.
+        api_key="" if isinstance(key, UndecryptableSecret) else key,
+        models=tuple(provider.models or ()),
+        is_active=provider.is_active,
+        is_healthy=provider.is_healthy,
+        cooldown_until=provider.cooldown_until,
+    )
+
+
+def _route_snap(route: Any) -> RouteSnap:
+    nodes = sorted(route.nodes.all(), key=lambda node: (node.priority, node.id))
+    return RouteSnap(
+        id=route.id,
+        name=route.name,
+        mode=route.mode,
+        is_active=route.is_active,
+        config=_frozen(dict(route.config or {})),
+        nodes=tuple(
+            NodeSnap(
+                id=node.id,
+                provider_id=node.provider_id,
+                models=tuple(node.models or ()),
+                strategy=node.strategy,
+                priority=node.priority,
+                weight=float(node.weight),
+                metadata=_frozen(dict(node.metadata or {})),
+            )
+            for node in nodes
+        ),
+    )
+
+
+def build(version: int) -> Snapshot:
+    """Read every provider and route (three queries)."""
+    from providers.models import Provider
+    from routing.models import Route
+
+    providers = [_provider_snap(p) for p in Provider.objects.order_by("name")]
+    routes = [_route_snap(r) for r in Route.objects.prefetch_related("nodes").order_by("name")]
+    return Snapshot(
+        version=version,
+        providers=_frozen({p.id: p for p in providers}),
+        providers_by_name=_frozen({p.name: p for p in providers}),
+        routes_by_name=_frozen({r.name: r for r in routes}),
+        routes_by_id=_frozen({r.id: r for r in routes}),
+    )
+
+
+def _new_version() -> int:
+    return secrets.randbits(62)
+
+
+def _read_version() -> int:
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        cache.add(VERSION_KEY, _new_version(), timeout=None)
+        version = cache.get(VERSION_KEY)
+    return int(version)
+
+
+async def _aread_version() -> int:
+    version = await cache.aget(VERSION_KEY)
+    if version is None:
+        await cache.aadd(VERSION_KEY, _new_version(), timeout=None)
+        version = await cache.aget(VERSION_KEY)
+    return int(version)
+
+
+class SnapshotStore:
+    """Holds this process's snapshot; one instance per process (`store` below)."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Rebuild on the next read, whatever the cache says."""
+        self._snapshot = None
+        self._checked_at = float("-inf")
+
+    def _fresh(self) -> Snapshot | None:
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - self._checked_at < CHECK_INTERVAL:
+            return snapshot
+        return None
+
+    def _rebuild(self, version: int) -> Snapshot:
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is None or snapshot.version != version:
+                snapshot = build(version)
+                self._snapshot = snapshot
+            return snapshot
+
+    def current(self) -> Snapshot:
+        snapshot = self._fresh()
+        if snapshot is not None:
+            return snapshot
+        self._checked_at = time.monotonic()
+        version = _read_version()
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.version == version:
+            return snapshot
+        return self._rebuild(version)
+
+    async def acurrent(self) -> Snapshot:
+        snapshot = self._fresh()
+        if snapshot is not None:
+            return snapshot
+        # Marked before awaiting so concurrent requests keep using the old snapshot
+        # instead of all reading the version at once.
+        self._checked_at = time.monotonic()
+        version = await _aread_version()
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.version == version:
+            return snapshot
+        return await sync_to_async(self._rebuild, thread_sensitive=True)(version)
+
+
+store = SnapshotStore()
+
+
+def current() -> Snapshot:
+    return store.current()
+
+
+async def acurrent() -> Snapshot:
+    return await store.acurrent()
+
+
+def bump() -> None:
+    """Tell every process (this one at once) that providers or routes changed."""
+    cache.set(VERSION_KEY, _new_version(), timeout=None)
+    store.forget()
