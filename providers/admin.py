@@ -3,10 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from providers.models import Provider
+from providers import health
+from providers.models import ModelInfo, Provider
 
 
 class ProviderForm(forms.ModelForm):
@@ -85,5 +87,40 @@ class ProviderAdmin(admin.ModelAdmin):
         ("Health", {"fields": readonly_fields}),
     ]
 
+    actions = ["test_connection"]
+
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"models": []}
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        """Probe the selected providers now (concurrently) and say how each answered."""
+        for provider, result in health.probe_providers(queryset):
+            latency = f", {result.latency_ms} ms" if result.latency_ms is not None else ""
+            level = messages.SUCCESS if result.ok else messages.WARNING
+            text = f"{provider.name}: {result.status}{latency} — {result.detail}"
+            self.message_user(request, text, level=level)
+
+
+@admin.register(ModelInfo)
+class ModelInfoAdmin(admin.ModelAdmin):
+    """Prices are editable in the list: providers that publish none are priced by hand,
+    and a catalog sync keeps hand-set prices when the provider says nothing."""
+
+    list_display = [
+        "model_id",
+        "provider",
+        "name",
+        "context_length",
+        "prompt_price",
+        "completion_price",
+        "supports_vision",
+        "is_reasoning",
+        "is_free",
+        "updated_at",
+    ]
+    list_editable = ["prompt_price", "completion_price"]
+    list_filter = ["provider", "is_free", "supports_vision", "is_reasoning"]
+    list_select_related = ["provider"]
+    search_fields = ["model_id", "name"]
+    readonly_fields = ["is_free", "updated_at"]

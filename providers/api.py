@@ -1,11 +1,28 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Status
+from ninja import Query, Router, Status
 
-from providers.models import Provider
-from providers.schemas import ProviderIn, ProviderOut, ProviderPatch
+from config.auth import user_auth
+from providers import catalog, health
+from providers.models import ModelInfo, Provider
+from providers.schemas import (
+    DirectProbeIn,
+    HealthIn,
+    ModelFilters,
+    ModelInfoOut,
+    ModelInfoPatch,
+    ModelPage,
+    ProbeOut,
+    ProviderIn,
+    ProviderOut,
+    ProviderPatch,
+    SyncOut,
+)
 
 router = Router(tags=["providers"])
 
@@ -52,4 +69,70 @@ def delete_provider(request: HttpRequest, provider_id: int) -> Status[None]:
     return Status(204, None)
 
 
+@router.post("/{int:provider_id}/test", response=ProbeOut)
+def test_provider(request: HttpRequest, provider_id: int) -> dict[str, Any]:
+    provider = get_object_or_404(Provider, pk=provider_id)
+    [(_, result)] = health.probe_providers([provider])
+    return result.as_dict()
+
+
+@router.post("/test-direct", response=ProbeOut)
+def test_direct(request: HttpRequest, payload: DirectProbeIn) -> dict[str, Any]:
+    unsaved = Provider(
+        name=payload.name, base_url=payload.base_url.rstrip("/"), api_key=payload.api_key
+    )
+    unsaved.kind = payload.kind or ""
+    [result] = health.probe_now([health.Target.of(unsaved)])
+    return result.as_dict()
+
+
+@router.patch("/{int:provider_id}/health", response=ProviderOut)
+def override_health(request: HttpRequest, provider_id: int, payload: HealthIn) -> Provider:
+    get_object_or_404(Provider, pk=provider_id)
+    return health.set_health(provider_id, payload.is_healthy)
+
+
 catalog_router = Router(tags=["models"])
+
+
+def filter_models(filters: ModelFilters) -> QuerySet[ModelInfo]:
+    rows = ModelInfo.objects.select_related("provider")
+    if filters.search:
+        rows = rows.filter(
+            Q(model_id__icontains=filters.search) | Q(name__icontains=filters.search)
+        )
+    if filters.provider:
+        rows = rows.filter(provider__name=filters.provider)
+    for flag, column in (
+        (filters.free, "is_free"),
+        (filters.vision, "supports_vision"),
+        (filters.reasoning, "is_reasoning"),
+    ):
+        if flag is not None:
+            rows = rows.filter(**{column: flag})
+    return rows
+
+
+@catalog_router.get("", response=ModelPage, auth=user_auth)
+def list_models(request: HttpRequest, filters: Query[ModelFilters]) -> dict[str, Any]:
+    """Names and prices only, so any logged-in user may read it (the console's catalog)."""
+    rows = filter_models(filters)
+    page = rows[filters.offset : filters.offset + filters.limit]
+    return {"items": list(page), "count": rows.count()}
+
+
+@catalog_router.post("/sync", response=SyncOut)
+def sync_models(request: HttpRequest) -> dict[str, Any]:
+    """Inline: a provider list is one request each, all concurrent."""
+    return catalog.sync_catalog().as_dict()
+
+
+@catalog_router.patch("/{int:model_pk}", response=ModelInfoOut)
+def update_model(request: HttpRequest, model_pk: int, payload: ModelInfoPatch) -> ModelInfo:
+    row = get_object_or_404(ModelInfo.objects.select_related("provider"), pk=model_pk)
+    for field, value in payload.dict(exclude_unset=True).items():
+        if value is not None or field in ("prompt_price", "completion_price", "context_length"):
+            setattr(row, field, value)
+    row.full_clean()
+    row.save()
+    return row

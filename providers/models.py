@@ -97,3 +97,44 @@ class Provider(models.Model):
     @property
     def is_cooling_down(self) -> bool:
         return self.cooldown_until is not None and self.cooldown_until > timezone.now()
+
+
+class ModelInfo(models.Model):
+    """One catalog entry: a model a provider lists, with its price per token.
+
+    A null price means unknown (the provider publishes none and nobody set one by hand);
+    0 means free.
+    """
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="catalog")
+    model_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, blank=True)
+    context_length = models.IntegerField(null=True, blank=True)
+    prompt_price = models.DecimalField(
+        max_digits=20, decimal_places=12, null=True, blank=True, help_text="USD per prompt token"
+    )
+    completion_price = models.DecimalField(
+        max_digits=20,
+        decimal_places=12,
+        null=True,
+        blank=True,
+        help_text="USD per completion token",
+    )
+    supports_vision = models.BooleanField(default=False)
+    is_reasoning = models.BooleanField(default=False)
+    is_free = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider__name", "model_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "model_id"], name="unique_provider_model")
+        ]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}/{self.model_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.is_free = self.prompt_price == 0 and self.completion_price == 0
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
