@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import logging.handlers
+import os
 import re
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -17,13 +20,18 @@ REDACTED = "[REDACTED]"
 # Key shapes the project handles: OpenAI/OpenRouter/Anthropic/our gateway keys (sk-...),
 # Google keys (AIza...), bearer tokens, and key-ish fields in JSON, headers or query strings.
 _PATTERNS = [
+    # sk-proj-..., sk-ant-api03-..., sk-or-v1-..., our sk-sb-...
     re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]+"),
+    # `name: value`, `name=value`, JSON (also JSON inside a JSON string, hence `\\?`)
+    # and header tuples `('x-api-key', 'value')`.
     re.compile(
-        r"(?i)([\"']?(?:api[_-]?key|x-api-key|x-goog-api-key|authorization|password|secret)"
-        r"[\"']?\s*[:=]\s*[\"']?)([^\"'\s,}&]+)"
+        r"(?i)(\\?[\"']?(?:api[_-]?key|x-api-key|x-goog-api-key|authorization|password|secret)"
+        r"\\?[\"']?(?:\s*[:=]\s*|,\s*(?=\\?[\"']))\\?[\"']?)([^\"'\\\s,}&)]+)"
     ),
+    # Keys in query strings (Gemini accepts ?key=).
+    re.compile(r"(?i)([?&](?:key|api_key|token|access_token)=)([^&\s\"'#]+)"),
 ]
 
 _known_secrets: set[str] = set()
@@ -103,3 +111,88 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             entry["exc"] = record.exc_text
         return json.dumps(entry, default=str)
+
+
+# --- named loggers with documented extra fields ------------------------------------
+
+# "switchboard.access": one line per HTTP request, extra fields method, path, route,
+# status, duration_ms (written by config.middleware).
+access_logger = logging.getLogger("switchboard.access")
+# "switchboard.gateway": one line per upstream attempt, extra fields provider, model,
+# outcome, latency_ms, attempt (written through log_attempt).
+gateway_logger = logging.getLogger("switchboard.gateway")
+
+
+def log_attempt(
+    provider: str,
+    model: str,
+    outcome: str,
+    latency_ms: float,
+    attempt: int,
+    **extra: Any,
+) -> None:
+    """Log one upstream attempt. `outcome` is a short word (`ok`, `timeout`, `http_503`,
+    `connect_error`...); extra keyword fields land in the JSON line as they are."""
+    level = logging.INFO if outcome == "ok" else logging.WARNING
+    gateway_logger.log(
+        level,
+        "attempt %d %s/%s %s in %.0f ms",
+        attempt,
+        provider,
+        model,
+        outcome,
+        latency_ms,
+        extra={
+            "provider": provider,
+            "model": model,
+            "outcome": outcome,
+            "latency_ms": round(latency_ms, 1),
+            "attempt": attempt,
+            **extra,
+        },
+    )
+
+
+# --- reading back the log file (for /api/admin/logs) -------------------------------
+
+
+def log_file_path() -> Path | None:
+    """The file the configured rotating handler writes. Fixed when logging is configured
+    at start, so it is read from the handler rather than from settings.DATA_DIR."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.handlers.RotatingFileHandler):
+            return Path(handler.baseFilename)
+    return None
+
+
+def _tail_lines(path: Path, limit: int, chunk: int = 64 * 1024) -> list[str]:
+    """The last `limit` lines of a file, read backwards so a 10 MB log costs little."""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        position = handle.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= limit:
+            step = min(chunk, position)
+            position -= step
+            handle.seek(position)
+            data = handle.read(step) + data
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[-limit:]
+
+
+def recent_records(limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` JSON records of the log file, newest first. Lines that are not
+    JSON (a human-format file) come back as {"message": line}."""
+    path = log_file_path()
+    if path is None or not path.exists():
+        return []
+    records: list[dict[str, Any]] = []
+    for line in reversed(_tail_lines(path, limit)):
+        if not line.strip():
+            continue
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            parsed = {"message": redact(line)}
+        records.append(parsed if isinstance(parsed, dict) else {"message": parsed})
+    return records
