@@ -9,6 +9,8 @@ import tempfile
 # directory is what config.settings sees as DATA_DIR.
 os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="switchboard-test-")
 os.environ.setdefault("LOG_FORMAT", "json")
+# A developer's .env must not seed providers into the test database.
+os.environ["OPENROUTER_API_KEY"] = ""
 
 import pytest  # noqa: E402
 
@@ -61,3 +63,69 @@ def api(client, admin_key):  # type: ignore[no-untyped-def]
     """A Django test client that sends the admin key on every request."""
     client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {admin_key}"
     return client
+
+
+@pytest.fixture
+def live_gateway(transactional_db):  # type: ignore[no-untyped-def]
+    """The real ASGI application (config.asgi) served by uvicorn on 127.0.0.1 in a thread.
+
+    Yields its base URL. Needs committed data (transactional_db): the server's threads use
+    their own database connections.
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from config.asgi import application
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application,
+            lifespan="on",
+            log_level="warning",
+            loop="asyncio",
+            timeout_graceful_shutdown=2,
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "the test server did not start"
+    yield f"http://127.0.0.1:{port}"
+    import usage
+
+    server.should_exit = True
+    thread.join(timeout=10)  # in-flight requests finish and queue their usage records
+    sock.close()
+    usage.flush()  # before the test's rows are flushed away
+
+
+@pytest.fixture
+def usage_logs():  # type: ignore[no-untyped-def]
+    """Wait (up to 5 s) until `count` usage records exist, then return all of them, oldest
+    first. /v1 writes its records after the response is sent, through a batching writer."""
+    import time
+
+    import usage
+    from usage.models import UsageLog
+
+    def wait(count: int = 1) -> list[UsageLog]:
+        deadline = time.monotonic() + 5
+        while True:
+            usage.flush()
+            logs = list(UsageLog.objects.order_by("id"))
+            if len(logs) >= count or time.monotonic() > deadline:
+                time.sleep(0.1)  # a record beyond `count` would show up now
+                usage.flush()
+                return list(UsageLog.objects.order_by("id"))
+            time.sleep(0.02)
+
+    return wait

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from chat.errors import GatewayError, bad_request
 from config.auth import admin_auth
 
 logger = logging.getLogger("switchboard.api")
@@ -83,6 +84,55 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     return api.create_response(request, {"detail": "Internal server error."}, status=500)
 
 
+# --- /v1: the OpenAI-compatible gateway -------------------------------------------------
+
+v1 = NinjaAPI(
+    title="Switchboard OpenAI-compatible API",
+    version="1",
+    urls_namespace="v1",
+    docs_url=None,
+    openapi_url=None,
+)
+
+
+@v1.exception_handler(GatewayError)
+def on_gateway_error(request: HttpRequest, exc: GatewayError) -> HttpResponse:
+    from chat.api import error_response
+
+    return error_response(exc, request.headers.get("x-request-id", "-"))
+
+
+@v1.exception_handler(ValidationError)
+def on_v1_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    message, details = describe_validation_errors(list(exc.errors))
+    return on_gateway_error(request, bad_request(message, details[0]["field"] if details else None))
+
+
+@v1.exception_handler(Http404)
+def on_v1_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return on_gateway_error(
+        request, GatewayError(404, f"Unknown endpoint {request.path}.", code="not_found")
+    )
+
+
+@v1.exception_handler(HttpError)
+def on_v1_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return on_gateway_error(
+        request, GatewayError(exc.status_code, exc.message, code="invalid_request_error")
+    )
+
+
+@v1.exception_handler(Exception)
+def on_v1_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("unhandled error in %s %s", request.method, request.path)
+    return on_gateway_error(
+        request,
+        GatewayError(
+            500, "Internal error in Switchboard.", code="internal_error", type="server_error"
+        ),
+    )
+
+
 def _add_routers() -> None:
     from console.admin_api import router as admin_router
     from console.api import health_router
@@ -101,6 +151,10 @@ def _add_routers() -> None:
     api.add_router("/documents", documents_router)
     api.add_router("/admin", admin_router)
     api.add_router("/", console_router)
+
+    from chat.api import router as openai_router
+
+    v1.add_router("/", openai_router)
 
 
 _add_routers()

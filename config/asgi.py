@@ -1,8 +1,10 @@
-"""ASGI entry point: a channels ProtocolTypeRouter for HTTP and WebSocket."""
+"""ASGI entry point: /v1 on its own lean handler, everything else on Django's, WebSockets
+through channels."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -13,11 +15,41 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.gateway_handler import GatewayHandler, is_gateway_path  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
+from documents.uploads import guard_upload_size  # noqa: E402
+
+gateway_asgi = GatewayHandler()
+# Upload size limit before Django buffers the body (see documents/uploads.py).
+django_http = guard_upload_size(django_asgi)
+
+
+async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if is_gateway_path(scope["path"]):
+        await gateway_asgi(scope, receive, send)
+    else:
+        await django_http(scope, receive, send)
+
+
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """ASGI lifespan: on shutdown, close this loop's upstream connections cleanly."""
+    from chat.http import aclose_client, serve_on_this_loop
+
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            serve_on_this_loop()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await aclose_client()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi,
+        "lifespan": lifespan,
+        "http": http,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import environ
@@ -22,7 +23,7 @@ DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _generated_secret(name: str, make: callable) -> str:  # type: ignore[valid-type]
+def _generated_secret(name: str, make: Callable[[], str]) -> str:
     """Read DATA_DIR/<name>, creating it (mode 0600) on first start."""
     path = DATA_DIR / name
     if not path.exists():
@@ -67,7 +68,13 @@ OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
 DEBUG = env.bool("DEBUG", default=False)
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=14)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+# Uploaded backups for POST /api/admin/restore (a database, so larger than documents).
+RESTORE_MAX_BYTES = env.int("RESTORE_MAX_BYTES", default=512 * 1024 * 1024)
 SWITCHBOARD_VERSION = "0.1.0"
+# aiohttp (via httpx-aiohttp) measured faster than httpx's own pool; "httpx" switches back.
+UPSTREAM_TRANSPORT = env.str("UPSTREAM_TRANSPORT", default="aiohttp")
+# /v1 bodies carry base64 images, so they may be larger than console form posts.
+V1_MAX_BODY_BYTES = env.int("V1_MAX_BODY_BYTES", default=20 * 1024 * 1024)
 
 # --- Django ------------------------------------------------------------------------
 
@@ -82,15 +89,19 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_q",
+    "ninja",  # serves /api/docs assets locally instead of from a CDN
     "providers",
     "routing",
     "chat",
     "usage",
     "documents",
     "console",
+    "config.apps.SwitchboardConfig",  # OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set
 ]
 
 MIDDLEWARE = [
+    # First: its request id and duration cover every other middleware (config.middleware).
+    "config.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,7 +163,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -216,6 +227,9 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# The container health check asks for /ping over plain HTTP from inside; a redirect to
+# https://127.0.0.1 would mark a healthy instance unhealthy.
+SECURE_REDIRECT_EXEMPT = [r"^ping$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG and SECURE_SSL_REDIRECT)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
@@ -242,6 +256,7 @@ LOGGING = {
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
             "formatter": "json" if LOG_FORMAT == "json" else "console",
             "filters": ["request_id", "redact"],
         },
@@ -260,6 +275,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
     },
 }
 

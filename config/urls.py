@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from config.api import api
+from chat.api import unknown_endpoint
+from config.api import api, v1
+from config.metrics import metrics_view
+from console import admin_backups
 
 
 def ping(request: HttpRequest) -> JsonResponse:
@@ -18,7 +21,11 @@ admin.site.site_url = "/"
 
 urlpatterns = [
     path("ping", ping, name="ping"),
+    path("metrics", metrics_view, name="metrics"),
+    *admin_backups.urlpatterns(),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("v1/", v1.urls),
+    re_path(r"^v1(?:/(?P<rest>.*))?$", unknown_endpoint),
     path("", include("console.urls")),
 ]

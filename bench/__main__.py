@@ -1,0 +1,303 @@
+"""`make bench`: direct-to-upstream vs through Switchboard, in one run.
+
+Starts the instant fake upstream (bench/upstream.py) and Switchboard (`manage.py serve`,
+pinned to one core with taskset when available) on 127.0.0.1, then drives both with an
+aiohttp load generator at concurrency 1 and 32, non-streaming and streaming. Prints a
+Markdown table and writes it to bench/results.md. `--peers litellm` also installs
+LiteLLM's proxy into bench/.peers/ and measures it against the same upstream.
+
+A benchmark, not a test: it reports, it never fails on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.md"
+BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello."}]}
+
+
+@dataclass
+class Result:
+    target: str
+    mode: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def pinned(cpu: int, command: list[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *command] if shutil.which("taskset") else command
+
+
+async def one(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], stream: bool
+) -> bool:
+    body = dict(BODY, stream=stream)
+    async with session.post(url, json=body, headers=headers) as response:
+        if stream:
+            ok = False
+            async for line in response.content:
+                if line.startswith(b"data: [DONE]"):
+                    ok = True
+            return ok and response.status == 200
+        await response.read()
+        return response.status == 200
+
+
+async def load(
+    target: str, url: str, headers: dict[str, str], stream: bool, concurrency: int, seconds: float
+) -> Result:
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(min(50, concurrency * 5)):  # warm up connections and caches
+            await one(session, url, headers, stream)
+        stop_at = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                try:
+                    ok = await one(session, url, headers, stream)
+                except aiohttp.ClientError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    mode = "stream" if stream else "non-stream"
+    return Result(target, mode, concurrency, len(latencies), errors, elapsed, latencies)
+
+
+async def event_delays(base: str, key: str) -> list[float]:
+    """Per-event delay from the upstream's send time to arrival at the client (ms), through
+    Switchboard, from the upstream's time-stamping endpoint."""
+    delays: list[float] = []
+    body = dict(BODY, model="stamp-up/stamp-model", stream=True)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(5):
+            async with session.post(base + "/v1/chat/completions", json=body, headers=headers) as r:
+                async for line in r.content:
+                    if not line.startswith(b"data: {"):
+                        continue
+                    chunk = json.loads(line[6:])
+                    for choice in chunk.get("choices", []):
+                        content = (choice.get("delta") or {}).get("content") or ""
+                        try:
+                            sent = float(content)
+                        except ValueError:
+                            continue
+                        delays.append((time.time() - sent) * 1000)
+    return delays
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn runs the app in-process
+    with one worker, so this is the server)."""
+    total = 0
+    pids = [pid]
+    try:
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        pids += [int(p) for p in children.stdout.split()]
+    except FileNotFoundError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def start_switchboard(
+    upstream_port: int, data_dir: Path
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    env = dict(
+        os.environ, DATA_DIR=str(data_dir), LOG_LEVEL="WARNING", HEALTH_CHECK_ENABLED="false"
+    )
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    setup = (
+        "from providers.models import Provider\n"
+        "from routing.models import Route, RouteNode\n"
+        "from chat.models import ApiKey\n"
+        f"p = Provider.objects.create(name='bench-up', base_url='http://127.0.0.1:{upstream_port}/v1',"
+        " api_key='sk-bench-upstream', models=['bench-model'])\n"
+        f"s = Provider.objects.create(name='stamp-up', base_url='http://127.0.0.1:{upstream_port}/stamp/v1',"
+        " api_key='sk-bench-upstream', models=['stamp-model'])\n"
+        "r = Route.objects.create(name='bench', mode='auto')\n"
+        "RouteNode.objects.create(route=r, provider=p, models=['bench-model'],"
+        " strategy='round-robin')\n"
+        "print(ApiKey.issue('bench', scopes=['chat'])[1])\n"
+    )
+    key = (
+        subprocess.run(
+            [*manage, "shell", "-c", setup],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        pinned(0, [*manage, "serve", "--port", str(port), "--no-worker"]),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_for(base + "/ping")
+    return server, base, key
+
+
+def table(results: list[Result], direct: dict[tuple[str, int], Result]) -> str:
+    lines = [
+        "| target | mode | conc. | req/s | p50 ms | p99 ms | added p50 ms | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        base = direct.get((r.mode, r.concurrency))
+        added = r.pct(0.5) - base.pct(0.5) if base and r.target != "direct" else 0.0
+        lines.append(
+            f"| {r.target} | {r.mode} | {r.concurrency} | {r.rps:,.0f} | {r.pct(0.5):.2f} | "
+            f"{r.pct(0.99):.2f} | {added:+.2f} | {r.errors} |"
+        )
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace) -> None:
+    upstream_port = free_port()
+    upstream = subprocess.Popen(
+        pinned(1, [sys.executable, "-m", "bench.upstream", str(upstream_port)]), cwd=ROOT
+    )
+    data_dir = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
+    processes = [upstream]
+    try:
+        wait_for(f"http://127.0.0.1:{upstream_port}/v1/models")
+        server, base, key = start_switchboard(upstream_port, data_dir)
+        processes.append(server)
+        targets = {
+            "direct": (f"http://127.0.0.1:{upstream_port}/v1/chat/completions", {}),
+            "switchboard": (base + "/v1/chat/completions", {"Authorization": f"Bearer {key}"}),
+        }
+        results: list[Result] = []
+        direct: dict[tuple[str, int], Result] = {}
+        for stream in (False, True):
+            for concurrency in (1, 32):
+                for name, (url, headers) in targets.items():
+                    result = await load(name, url, headers, stream, concurrency, args.seconds)
+                    results.append(result)
+                    if name == "direct":
+                        direct[(result.mode, concurrency)] = result
+                    print(
+                        f"{name:12} {result.mode:10} c={concurrency:<3} {result.rps:8,.0f} req/s",
+                        flush=True,
+                    )
+        rss_after = rss_mb(server.pid)
+        delays = await event_delays(base, key)
+        report = "\n".join(
+            [
+                "# Benchmark results",
+                "",
+                f"Machine: {os.cpu_count()} cores; Switchboard pinned to core 0"
+                f"{'' if shutil.which('taskset') else ' (taskset missing: not pinned)'}, "
+                "upstream and load generator on core 1. Instant fake upstream "
+                f"(bench/upstream.py), {args.seconds:g} s per cell.",
+                "",
+                table(results, direct),
+                "",
+                f"Server resident memory after the run: {rss_after:.0f} MB.",
+                f"Streaming relay delay per event (upstream send → client receive, through "
+                f"Switchboard): p50 {statistics.median(delays):.2f} ms, max {max(delays):.2f} ms "
+                f"over {len(delays)} events."
+                if delays
+                else "",
+                "",
+            ]
+        )
+        print("\n" + report)
+        RESULTS.write_text(report)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--peers", default="", help="comma-separated: litellm")
+    args = parser.parse_args()
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,605 @@
+"""The attempt loop and all upstream I/O.
+
+`complete()` and `open_stream()` resolve the requested model through the routing engine,
+try the candidates in order (DESIGN.md "Attempts, retries, failover"), translate with the
+provider's adapter, feed passive health, and account for the call in exactly one usage
+record. Adapters only translate; this module does the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+import routing
+import usage
+from chat import adapters
+from chat.adapters.base import UpstreamError
+from chat.adapters.sse import SSEParser
+from chat.errors import GatewayError
+from chat.http import get_client
+from config import metrics, tracing
+from routing.engine import Candidate, RoutingError
+from usage.recording import Draft
+
+logger = logging.getLogger("switchboard.gateway")
+T = TypeVar("T")
+
+AUTH_COOLDOWN_SECONDS = 300
+MAX_COOLDOWN_SECONDS = 3600
+CHARS_PER_TOKEN = 4  # rough estimate when an upstream reports no usage
+
+__all__ = [
+    "CallContext",
+    "Completion",
+    "GatewayError",
+    "Stream",
+    "Usage",
+    "complete",
+    "open_stream",
+]
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+    estimated: bool = False
+
+
+@dataclass
+class CallContext:
+    """Who is calling and what the call has learned; becomes one UsageLog."""
+
+    request_id: str
+    source: str = "v1"
+    api_key_id: int | None = None
+    user_id: int | None = None
+    session_id: str | None = None
+    # /v1 hands its record to the batching writer (usage.writer) instead of writing it.
+    batch_record: bool = False
+    draft: Draft = field(init=False)
+    upstream_seconds: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    recorded: bool = False
+    cost_usd: Decimal = Decimal(0)
+    overhead_seconds: float | None = None  # fixed when the response headers go out
+
+    def __post_init__(self) -> None:
+        self.draft = Draft(
+            request_id=self.request_id,
+            source=self.source,
+            api_key_id=self.api_key_id,
+            user_id=self.user_id,
+            session_id=self.session_id,
+        )
+
+    def fail(self, error: GatewayError, *, status: str = "error") -> None:
+        self.draft.status = status
+        self.draft.error_code = error.code
+
+    def record(self) -> None:
+        """Account for the call once; later calls do nothing."""
+        if self.recorded:
+            return
+        self.recorded = True
+        if self.draft.latency_ms is None:
+            self.draft.latency_ms = int((time.perf_counter() - self.started) * 1000)
+        if self.batch_record:
+            usage.record_later(self.draft)
+            return
+        log = usage.record(self.draft)
+        if log is not None:
+            self.cost_usd = log.cost_usd
+
+    async def arecord(self) -> None:
+        if self.recorded:
+            return
+        if self.batch_record:
+            self.record()  # only a queue append: no thread hop needed
+        else:
+            await sync_to_async(self.record)()
+
+    def overhead_ms(self) -> float:
+        """Time spent in Switchboard rather than upstream, up to the response headers."""
+        if self.overhead_seconds is None:
+            elapsed = time.perf_counter() - self.started - self.upstream_seconds
+            self.overhead_seconds = max(0.0, elapsed)
+            metrics.GATEWAY_OVERHEAD.observe(self.overhead_seconds)
+        return self.overhead_seconds * 1000
+
+    def usage(self) -> Usage:
+        d = self.draft
+        return Usage(
+            prompt_tokens=d.prompt_tokens,
+            completion_tokens=d.completion_tokens,
+            total_tokens=d.prompt_tokens + d.completion_tokens,
+            cost_usd=float(self.cost_usd),
+            estimated=d.estimated,
+        )
+
+
+@dataclass(slots=True)
+class Completion:
+    response: dict[str, Any]
+    provider: str
+    model: str
+    attempts: int
+    usage: Usage
+
+
+def _transport_error(exc: httpx.HTTPError, provider: str) -> UpstreamError:
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return UpstreamError.unreachable(f"could not connect to {provider}")
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamError.timeout(f"{provider} did not answer in time")
+    return UpstreamError.unreachable(f"the connection to {provider} failed ({type(exc).__name__})")
+
+
+def _client_error(error: UpstreamError) -> GatewayError:
+    """What the client sees when `error` ended the request. A rejected provider key is the
+    operator's problem, said without the upstream's text (it may quote the key)."""
+    if error.auth:
+        return GatewayError(
+            502,
+            "Every provider for this model rejected Switchboard's credentials; "
+            "an operator must fix the provider keys.",
+            code="upstream_auth_failed",
+            type="upstream_error",
+        )
+    return error
+
+
+# --- passive health: real traffic is a health signal ----------------------------------
+
+_background: set[asyncio.Task[Any]] = set()
+# Providers that failed in this process since their last success; a success then resets
+# their failure count in the database. Other processes keep their own view, which can only
+# delay a reset, never open a circuit wrongly.
+_failed_recently: set[int] = set()
+
+
+def _spawn(func: Callable[..., Any], *args: Any) -> None:
+    task = asyncio.get_running_loop().create_task(sync_to_async(func)(*args))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def _health() -> Any:
+    from providers import health
+
+    return health
+
+
+async def _on_failure(candidate: Candidate, failure: UpstreamError) -> None:
+    provider_id = candidate.provider.id
+    _failed_recently.add(provider_id)
+    health = _health()
+    if failure.auth:
+        await sync_to_async(health.start_cooldown)(provider_id, AUTH_COOLDOWN_SECONDS, "auth_error")
+    elif failure.status == 429 and failure.retry_after:
+        seconds = min(failure.retry_after, MAX_COOLDOWN_SECONDS)
+        await sync_to_async(health.start_cooldown)(provider_id, seconds, "rate_limited")
+    elif failure.retryable:
+        await sync_to_async(health.mark_failure)(provider_id, failure.code)
+
+
+def _on_success(candidate: Candidate, latency_ms: int) -> None:
+    provider = candidate.provider
+    if provider.id in _failed_recently or not provider.is_healthy:
+        _failed_recently.discard(provider.id)
+        _spawn(_health().mark_success, provider.id, latency_ms)
+
+
+def _log_attempt(candidate: Candidate, attempt: int, outcome: str, seconds: float) -> None:
+    logger.info(
+        "upstream attempt %s %s/%s: %s",
+        attempt,
+        candidate.provider.name,
+        candidate.model,
+        outcome,
+        extra={
+            "provider": candidate.provider.name,
+            "model": candidate.model,
+            "attempt": attempt,
+            "outcome": outcome,
+            "latency_ms": round(seconds * 1000, 1),
+        },
+    )
+
+
+# --- shared steps ------------------------------------------------------------------------
+
+
+async def _plan(body: dict[str, Any], ctx: CallContext) -> list[Candidate]:
+    model = body.get("model") or ""
+    ctx.draft.requested_model = model
+    try:
+        return await routing.aselect(model, limit=settings.GATEWAY_MAX_ATTEMPTS)
+    except RoutingError as exc:
+        raise GatewayError(
+            exc.status,
+            exc.message,
+            code=exc.reason,
+            type="invalid_request_error",
+            param="model",
+        ) from exc
+
+
+def _begin_attempt(ctx: CallContext, candidate: Candidate, attempt: int) -> None:
+    draft = ctx.draft
+    draft.attempts = attempt
+    draft.provider = candidate.provider.name
+    draft.provider_id = candidate.provider.id
+    draft.model = candidate.model
+    draft.route = candidate.route_name or ""
+
+
+def _estimate_tokens(text_length: int) -> int:
+    return max(1, text_length // CHARS_PER_TOKEN) if text_length else 0
+
+
+def _prompt_length(body: dict[str, Any]) -> int:
+    total = 0
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            total += len(content)
+        elif isinstance(content, list):
+            total += sum(len(part.get("text", "")) for part in content if isinstance(part, dict))
+    return total
+
+
+def _apply_usage(
+    ctx: CallContext, reported: dict[str, Any] | None, body: dict[str, Any], completion_chars: int
+) -> None:
+    draft = ctx.draft
+    if reported and (reported.get("prompt_tokens") or reported.get("completion_tokens")):
+        draft.prompt_tokens = int(reported.get("prompt_tokens") or 0)
+        draft.completion_tokens = int(reported.get("completion_tokens") or 0)
+        draft.estimated = False
+        return
+    draft.prompt_tokens = _estimate_tokens(_prompt_length(body))
+    draft.completion_tokens = _estimate_tokens(completion_chars)
+    draft.estimated = True
+
+
+def _text_length(response: dict[str, Any]) -> int:
+    total = 0
+    for choice in response.get("choices") or []:
+        message = choice.get("message") or {}
+        total += len(message.get("content") or "")
+        for call in message.get("tool_calls") or []:
+            total += len((call.get("function") or {}).get("arguments") or "")
+    return total
+
+
+async def _finish_cancelled(ctx: CallContext) -> None:
+    ctx.draft.status = "cancelled"
+    ctx.draft.error_code = ctx.draft.error_code or "client_disconnected"
+    await asyncio.shield(ctx.arecord())
+
+
+# --- non-streaming -----------------------------------------------------------------------
+
+
+async def complete(body: dict[str, Any], ctx: CallContext) -> Completion:
+    """One chat completion with failover. Raises GatewayError when no attempt succeeds."""
+    ctx.draft.stream = False
+    try:
+        completion = await _complete(body, ctx)
+    except GatewayError as error:
+        ctx.fail(error)
+        await ctx.arecord()
+        raise
+    except asyncio.CancelledError:
+        await _finish_cancelled(ctx)
+        raise
+    if not ctx.batch_record:  # /v1 records once the response is sent (chat.api)
+        await ctx.arecord()
+        completion.usage = ctx.usage()
+    return completion
+
+
+async def _complete(body: dict[str, Any], ctx: CallContext) -> Completion:
+    result, candidate, attempt = await _run_attempts(
+        body, ctx, lambda candidate, attempt: _try_complete(body, candidate)
+    )
+    _apply_usage(ctx, result.get("usage"), body, _text_length(result))
+    result["model"] = candidate.model
+    return Completion(
+        response=result,
+        provider=candidate.provider.name,
+        model=candidate.model,
+        attempts=attempt,
+        usage=ctx.usage(),
+    )
+
+
+def _upstream_request(candidate: Candidate, body: dict[str, Any], stream: bool) -> Any:
+    adapter = adapters.for_kind(candidate.provider.kind)
+    request = adapter.build_request(
+        base_url=candidate.provider.base_url,
+        api_key=candidate.provider.api_key,
+        model=candidate.model,
+        body=body,
+        stream=stream,
+    )
+    return adapter, request
+
+
+async def _try_complete(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
+    """One non-streaming attempt. Raises UpstreamError."""
+    adapter, request = _upstream_request(candidate, body, stream=False)
+    try:
+        response = await get_client().post(request.url, headers=request.headers, json=request.json)
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, candidate.provider.name) from exc
+    if response.status_code >= 400:
+        raise adapter.classify_error(response.status_code, response.content, response.headers)
+    try:
+        payload = response.json()
+    except ValueError as exc:
+        raise UpstreamError(
+            502,
+            f"{candidate.provider.name} sent an unreadable response.",
+            code="upstream_invalid_response",
+            retryable=True,
+        ) from exc
+    return adapter.parse_response(payload, model=candidate.model)
+
+
+async def _run_attempts(
+    body: dict[str, Any],
+    ctx: CallContext,
+    attempt_once: Callable[[Candidate, int], Awaitable[T]],
+) -> tuple[T, Candidate, int]:
+    """Try the routing engine's candidates in order until one succeeds or a failure is not
+    worth retrying. Returns the result with the candidate and attempt number that made it."""
+    candidates = await _plan(body, ctx)
+    last_failure: UpstreamError | None = None
+    for attempt, candidate in enumerate(candidates, start=1):
+        _begin_attempt(ctx, candidate, attempt)
+        started = time.perf_counter()
+        failure: UpstreamError | None = None
+        with tracing.attempt_span(candidate.provider.name, candidate.model, attempt) as span:
+            try:
+                result = await attempt_once(candidate, attempt)
+            except UpstreamError as error:
+                failure = error
+                tracing.set_outcome(span, failure.code)
+            else:
+                tracing.set_outcome(span, "ok")
+        elapsed = time.perf_counter() - started
+        ctx.upstream_seconds += elapsed
+        outcome = failure.code if failure else "ok"
+        _log_attempt(candidate, attempt, outcome, elapsed)
+        metrics.record_attempt(candidate.provider.name, candidate.model, outcome, elapsed)
+        if failure is None:
+            _on_success(candidate, int(elapsed * 1000))
+            return result, candidate, attempt
+        last_failure = failure
+        await _on_failure(candidate, failure)
+        if not failure.retryable:
+            break
+    assert last_failure is not None  # the engine returns at least one candidate or raises
+    raise _client_error(last_failure)
+
+
+# --- streaming ---------------------------------------------------------------------------
+
+
+def _has_content(chunk: dict[str, Any]) -> bool:
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason"):
+            return True
+    return False
+
+
+def _chunk_text_length(chunk: dict[str, Any]) -> int:
+    total = 0
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {}
+        total += len(delta.get("content") or "")
+        for call in delta.get("tool_calls") or []:
+            total += len((call.get("function") or {}).get("arguments") or "")
+    return total
+
+
+class Stream:
+    """An open upstream stream that has produced its first content.
+
+    Iterating yields OpenAI chat.completion.chunk dicts as they arrive and raises
+    GatewayError when the upstream fails mid-stream. `aclose()` must always be called: it
+    closes the upstream (cancelling it when the caller stops early) and writes the usage
+    record.
+    """
+
+    def __init__(
+        self,
+        ctx: CallContext,
+        candidate: Candidate,
+        attempt: int,
+        response: httpx.Response,
+        chunks: AsyncIterator[list[dict[str, Any]]],
+        translator: Any,
+        pending: list[dict[str, Any]],
+        body: dict[str, Any],
+    ) -> None:
+        self.ctx = ctx
+        self.provider = candidate.provider.name
+        self.model = candidate.model
+        self.attempts = attempt
+        self.error: GatewayError | None = None
+        self._candidate = candidate
+        self._response = response
+        self._chunks = chunks
+        self._translator = translator
+        self._pending = pending
+        self._body = body
+        self._chars = sum(_chunk_text_length(c) for c in pending)
+        self._finished = False
+        self._closed = False
+
+    @property
+    def usage(self) -> Usage:
+        return self.ctx.usage()
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async for batch in self.batches():
+            for chunk in batch:
+                yield chunk
+
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """The chunks of each upstream network read together, as soon as it arrives:
+        events that arrived together can leave in one write."""
+        pending, self._pending = self._pending, []
+        if pending:
+            yield pending
+        try:
+            async for batch in self._chunks:
+                self._chars += sum(_chunk_text_length(chunk) for chunk in batch)
+                yield batch
+        except (httpx.HTTPError, UpstreamError) as exc:
+            self.error = self._mid_stream_error(exc)
+            raise self.error from exc
+        if not self._translator.done:
+            self.error = GatewayError(
+                502,
+                f"{self.provider} ended the stream before it was complete.",
+                code="upstream_stream_incomplete",
+                type="upstream_error",
+            )
+            raise self.error
+        self._finished = True
+
+    def _mid_stream_error(self, exc: Exception) -> GatewayError:
+        if isinstance(exc, UpstreamError):
+            return exc
+        return GatewayError(
+            502,
+            f"The connection to {self.provider} broke mid-stream.",
+            code="upstream_stream_error",
+            type="upstream_error",
+        )
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._response.aclose()
+        finally:
+            draft = self.ctx.draft
+            _apply_usage(self.ctx, self._translator.usage, self._body, self._chars)
+            if self.error is not None:
+                self.ctx.fail(self.error)
+                _failed_recently.add(self._candidate.provider.id)
+                _spawn(_health().mark_failure, self._candidate.provider.id, self.error.code)
+            elif not self._finished:
+                draft.status, draft.error_code = "cancelled", "client_disconnected"
+            await asyncio.shield(self.ctx.arecord())
+
+
+async def _events(response: httpx.Response, translator: Any) -> AsyncIterator[list[dict[str, Any]]]:
+    """OpenAI chunks per network read of the upstream body."""
+    parser = SSEParser()
+    async for raw in response.aiter_bytes():
+        chunks = [chunk for event in parser.feed(raw) for chunk in translator.feed(event)]
+        if chunks:
+            yield chunks
+        if translator.done:
+            return
+    # A last event the server did not end with a blank line.
+    chunks = [chunk for event in parser.close() for chunk in translator.feed(event)]
+    if chunks:
+        yield chunks
+
+
+async def open_stream(body: dict[str, Any], ctx: CallContext) -> Stream:
+    """Open a stream with failover before the first content. Raises GatewayError when no
+    attempt gets that far (the usage record is then already written)."""
+    ctx.draft.stream = True
+    try:
+        return await _open_stream(body, ctx)
+    except GatewayError as error:
+        ctx.fail(error)
+        await ctx.arecord()
+        raise
+    except asyncio.CancelledError:
+        await _finish_cancelled(ctx)
+        raise
+
+
+async def _open_stream(body: dict[str, Any], ctx: CallContext) -> Stream:
+    stream, _, _ = await _run_attempts(
+        body, ctx, lambda candidate, attempt: _try_stream(body, ctx, candidate, attempt)
+    )
+    ctx.draft.ttft_ms = int((time.perf_counter() - ctx.started) * 1000)
+    return stream
+
+
+async def _try_stream(
+    body: dict[str, Any], ctx: CallContext, candidate: Candidate, attempt: int
+) -> Stream:
+    """Open the upstream stream and read up to its first content (or its end).
+    Raises UpstreamError."""
+    adapter, request = _upstream_request(candidate, body, stream=True)
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    client = get_client()
+    response: httpx.Response | None = None
+    try:
+        response = await client.send(
+            client.build_request("POST", request.url, headers=request.headers, json=request.json),
+            stream=True,
+        )
+        if response.status_code >= 400:
+            content = await response.aread()
+            raise adapter.classify_error(response.status_code, content, response.headers)
+        translator = adapter.stream_translator(model=candidate.model, include_usage=include_usage)
+        chunks = _events(response, translator)
+        pending: list[dict[str, Any]] = []
+        # Hold back role-only and empty deltas: until real content arrives, failing over
+        # is still invisible to the client.
+        async for batch in chunks:
+            pending.extend(batch)
+            if any(_has_content(chunk) for chunk in batch):
+                break
+        else:
+            if not translator.done:
+                raise UpstreamError(
+                    502,
+                    f"{candidate.provider.name} ended the stream without an answer.",
+                    code="upstream_stream_incomplete",
+                    retryable=True,
+                )
+        return Stream(ctx, candidate, attempt, response, chunks, translator, pending, body)
+    except httpx.HTTPError as exc:
+        await _close(response)
+        raise _transport_error(exc, candidate.provider.name) from exc
+    except BaseException:
+        await _close(response)
+        raise
+
+
+async def _close(response: httpx.Response | None) -> None:
+    if response is not None:
+        await response.aclose()
+
+
+def sse(data: dict[str, Any] | str) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return b"data: " + payload.encode() + b"\n\n"
