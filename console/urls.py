@@ -11,4 +11,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
+    path("usage/", views.usage, name="usage"),
+    path("status/", views.status, name="status"),
 ]

@@ -6,6 +6,8 @@ exits non-zero, so a supervisor (Docker, systemd) restarts the whole instance.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -36,7 +38,7 @@ def server_command(server: str, host: str, port: int, workers: int) -> list[str]
             "--http",
             "httptools",
             "--lifespan",
-            "off",
+            "on",  # shutdown closes the upstream connections (config.asgi.lifespan)
             "--no-access-log",
             "--timeout-graceful-shutdown",
             str(STOP_GRACE_SECONDS),
@@ -44,6 +46,20 @@ def server_command(server: str, host: str, port: int, workers: int) -> list[str]
     if workers != 1:
         raise CommandError("--server daphne runs one process; use uvicorn for --workers > 1")
     return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
+
+
+def start_child(command: list[str]) -> subprocess.Popen[bytes]:
+    """Each child leads its own process group, so what it spawned (qcluster's sentinel
+    and workers) can be found again if the child itself dies. The terminal's Ctrl-C
+    reaches serve alone, which forwards it once."""
+    return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
+
+
+def kill_orphans(child: subprocess.Popen[bytes]) -> None:
+    """A child killed outright leaves its own children running (a SIGKILLed qcluster
+    leaves its workers behind); after a clean exit the group is already empty."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
 
 
 class Command(BaseCommand):
@@ -59,14 +75,16 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self._warn_about_configuration(options["workers"])
         children = {
-            "server": subprocess.Popen(
+            "server": start_child(
                 server_command(
                     options["server"], options["host"], options["port"], options["workers"]
                 )
             ),
         }
         if not options["no_worker"]:
-            children["worker"] = subprocess.Popen([sys.executable, "manage.py", "qcluster"])
+            children["worker"] = start_child(
+                [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"]
+            )
         self.stdout.write(
             f"Switchboard on http://{options['host']}:{options['port']} "
             f"({options['server']}, {options['workers']} worker(s))"
@@ -106,6 +124,7 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+            kill_orphans(child)
 
     def _warn_about_configuration(self, workers: int) -> None:
         if not settings.REQUIRE_API_KEY:
