@@ -147,23 +147,37 @@ async def event_delays(base: str, key: str) -> list[float]:
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (uvicorn runs the app in-process
-    with one worker, so this is the server)."""
-    total = 0
-    pids = [pid]
+    """Resident memory of one process, in MB."""
     try:
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-        pids += [int(p) for p in children.stdout.split()]
-    except FileNotFoundError:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
         pass
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+    return float("nan")
+
+
+def web_worker(serve_pid: int) -> int:
+    """The uvicorn process `serve` started (the one that handles requests)."""
+    children = subprocess.run(["pgrep", "-P", str(serve_pid)], capture_output=True, text=True)
+    for pid in children.stdout.split():
+        if "uvicorn" in Path(f"/proc/{pid}/cmdline").read_text():
+            return int(pid)
+    return serve_pid
+
+
+async def drive(url: str, headers: dict[str, str], total: int, concurrency: int = 32) -> None:
+    """Send `total` non-streaming requests, `concurrency` at a time."""
+    remaining = total
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                await one(session, url, headers, False)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
 def start_switchboard(
@@ -213,6 +227,35 @@ def start_switchboard(
     return server, base, key
 
 
+async def measure_peer(name: str, upstream_port: int, seconds: float) -> list[Result]:
+    if name != "litellm":
+        raise SystemExit(f"unknown peer {name!r}; known: litellm")
+    from bench.peers import start_litellm
+
+    port = free_port()
+    process = start_litellm(upstream_port, port, pinned(0, []))
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health/liveliness", timeout=180)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        headers = {"Authorization": "Bearer sk-bench-litellm"}
+        results = []
+        for stream in (False, True):
+            for concurrency in (1, 32):
+                results.append(await load(name, url, headers, stream, concurrency, seconds))
+                print(
+                    f"{name:12} {results[-1].mode:10} c={concurrency:<3} "
+                    f"{results[-1].rps:8,.0f} req/s  rss {rss_mb(process.pid):.0f} MB",
+                    flush=True,
+                )
+        return results
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def table(results: list[Result], direct: dict[tuple[str, int], Result]) -> str:
     lines = [
         "| target | mode | conc. | req/s | p50 ms | p99 ms | added p50 ms | errors |",
@@ -256,20 +299,33 @@ async def run(args: argparse.Namespace) -> None:
                         f"{name:12} {result.mode:10} c={concurrency:<3} {result.rps:8,.0f} req/s",
                         flush=True,
                     )
-        rss_after = rss_mb(server.pid)
         delays = await event_delays(base, key)
+        worker = web_worker(server.pid)
+        url, headers = targets["switchboard"]
+        sent = sum(r.requests + r.errors for r in results if r.target == "switchboard")
+        memory = [(sent, rss_mb(worker))]
+        for milestone in (10_000, args.memory_requests):
+            if milestone > sent:
+                await drive(url, headers, milestone - sent)
+                sent = milestone
+                memory.append((sent, rss_mb(worker)))
+        for name in args.peers:
+            results += await measure_peer(name, upstream_port, args.seconds)
         report = "\n".join(
             [
                 "# Benchmark results",
                 "",
-                f"Machine: {os.cpu_count()} cores; Switchboard pinned to core 0"
+                f"Machine: {os.cpu_count()} cores; the server under test pinned to core 0"
                 f"{'' if shutil.which('taskset') else ' (taskset missing: not pinned)'}, "
                 "upstream and load generator on core 1. Instant fake upstream "
-                f"(bench/upstream.py), {args.seconds:g} s per cell.",
+                f"(bench/upstream.py), {args.seconds:g} s per cell, auth, routing and usage "
+                "recording on. `added p50` is the p50 minus the direct p50 of the same cell.",
                 "",
                 table(results, direct),
                 "",
-                f"Server resident memory after the run: {rss_after:.0f} MB.",
+                "Switchboard web worker resident memory: "
+                + ", ".join(f"{mb:.0f} MB after {n:,} requests" for n, mb in memory)
+                + ".",
                 f"Streaming relay delay per event (upstream send → client receive, through "
                 f"Switchboard): p50 {statistics.median(delays):.2f} ms, max {max(delays):.2f} ms "
                 f"over {len(delays)} events."
@@ -294,7 +350,13 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--peers", default="", help="comma-separated: litellm")
+    parser.add_argument(
+        "--peers",
+        default="",
+        type=lambda v: [p for p in v.split(",") if p],
+        help="comma-separated: litellm",
+    )
+    parser.add_argument("--memory-requests", type=int, default=50_000)
     args = parser.parse_args()
     asyncio.run(run(args))
 

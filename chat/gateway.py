@@ -86,8 +86,8 @@ class CallContext:
             session_id=self.session_id,
         )
 
-    def fail(self, error: GatewayError, *, status: str = "error") -> None:
-        self.draft.status = status
+    def fail(self, error: GatewayError) -> None:
+        self.draft.status = "error"
         self.draft.error_code = error.code
 
     def record(self) -> None:
