@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-import httpx
+import aiohttp
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
@@ -27,7 +27,7 @@ from chat import adapters
 from chat.adapters.base import UpstreamError
 from chat.adapters.sse import SSEParser
 from chat.errors import GatewayError
-from chat.http import get_client
+from chat.http import get_session
 from config import metrics, tracing
 from routing.engine import Candidate, RoutingError
 from usage.recording import Draft
@@ -140,12 +140,18 @@ class Completion:
     usage: Usage
 
 
-def _transport_error(exc: httpx.HTTPError, provider: str) -> UpstreamError:
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+def _transport_error(exc: BaseException, provider: str) -> UpstreamError:
+    """A failure below HTTP (no status): connect errors and timeouts are worth the next
+    candidate."""
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return UpstreamError.unreachable(f"could not connect to {provider}")
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, asyncio.TimeoutError):
         return UpstreamError.timeout(f"{provider} did not answer in time")
     return UpstreamError.unreachable(f"the connection to {provider} failed ({type(exc).__name__})")
+
+
+# What aiohttp raises below HTTP: its own errors and (read) timeouts.
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
 def _client_error(error: UpstreamError) -> GatewayError:
@@ -344,13 +350,16 @@ async def _try_complete(body: dict[str, Any], candidate: Candidate) -> dict[str,
     """One non-streaming attempt. Raises UpstreamError."""
     adapter, request = _upstream_request(candidate, body, stream=False)
     try:
-        response = await get_client().post(request.url, headers=request.headers, json=request.json)
-    except httpx.HTTPError as exc:
+        async with get_session().post(
+            request.url, json=request.json, headers=request.headers
+        ) as response:
+            content = await response.read()
+    except TRANSPORT_ERRORS as exc:
         raise _transport_error(exc, candidate.provider.name) from exc
-    if response.status_code >= 400:
-        raise adapter.classify_error(response.status_code, response.content, response.headers)
+    if response.status >= 400:
+        raise adapter.classify_error(response.status, content, response.headers)
     try:
-        payload = response.json()
+        payload = json.loads(content)
     except ValueError as exc:
         raise UpstreamError(
             502,
@@ -433,7 +442,7 @@ class Stream:
         ctx: CallContext,
         candidate: Candidate,
         attempt: int,
-        response: httpx.Response,
+        response: aiohttp.ClientResponse,
         chunks: AsyncIterator[list[dict[str, Any]]],
         translator: Any,
         pending: list[dict[str, Any]],
@@ -473,7 +482,7 @@ class Stream:
             async for batch in self._chunks:
                 self._chars += sum(_chunk_text_length(chunk) for chunk in batch)
                 yield batch
-        except (httpx.HTTPError, UpstreamError) as exc:
+        except (*TRANSPORT_ERRORS, UpstreamError) as exc:
             self.error = self._mid_stream_error(exc)
             raise self.error from exc
         if not self._translator.done:
@@ -501,7 +510,10 @@ class Stream:
             return
         self._closed = True
         try:
-            await self._response.aclose()
+            if self._finished:
+                self._response.release()  # back to the pool for the next request
+            else:
+                self._response.close()  # cancels the upstream: it sees the connection go
         finally:
             draft = self.ctx.draft
             _apply_usage(self.ctx, self._translator.usage, self._body, self._chars)
@@ -514,10 +526,12 @@ class Stream:
             await asyncio.shield(self.ctx.arecord())
 
 
-async def _events(response: httpx.Response, translator: Any) -> AsyncIterator[list[dict[str, Any]]]:
+async def _events(
+    response: aiohttp.ClientResponse, translator: Any
+) -> AsyncIterator[list[dict[str, Any]]]:
     """OpenAI chunks per network read of the upstream body."""
     parser = SSEParser()
-    async for raw in response.aiter_bytes():
+    async for raw in response.content.iter_any():
         chunks = [chunk for event in parser.feed(raw) for chunk in translator.feed(event)]
         if chunks:
             yield chunks
@@ -559,16 +573,12 @@ async def _try_stream(
     Raises UpstreamError."""
     adapter, request = _upstream_request(candidate, body, stream=True)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    client = get_client()
-    response: httpx.Response | None = None
+    response: aiohttp.ClientResponse | None = None
     try:
-        response = await client.send(
-            client.build_request("POST", request.url, headers=request.headers, json=request.json),
-            stream=True,
-        )
-        if response.status_code >= 400:
-            content = await response.aread()
-            raise adapter.classify_error(response.status_code, content, response.headers)
+        response = await get_session().post(request.url, json=request.json, headers=request.headers)
+        if response.status >= 400:
+            content = await response.read()
+            raise adapter.classify_error(response.status, content, response.headers)
         translator = adapter.stream_translator(model=candidate.model, include_usage=include_usage)
         chunks = _events(response, translator)
         pending: list[dict[str, Any]] = []
@@ -587,17 +597,18 @@ async def _try_stream(
                     retryable=True,
                 )
         return Stream(ctx, candidate, attempt, response, chunks, translator, pending, body)
-    except httpx.HTTPError as exc:
-        await _close(response)
+    except TRANSPORT_ERRORS as exc:
+        _close(response)
         raise _transport_error(exc, candidate.provider.name) from exc
     except BaseException:
-        await _close(response)
+        _close(response)
         raise
 
 
-async def _close(response: httpx.Response | None) -> None:
+def _close(response: aiohttp.ClientResponse | None) -> None:
+    """Drop the upstream connection: the upstream sees its client leave."""
     if response is not None:
-        await response.aclose()
+        response.close()
 
 
 def sse(data: dict[str, Any] | str) -> bytes:

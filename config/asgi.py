@@ -33,15 +33,14 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """ASGI lifespan: on shutdown, close this loop's upstream connections cleanly."""
-    from chat.http import aclose_client, serve_on_this_loop
+    from chat.http import aclose_session
 
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            serve_on_this_loop()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await aclose_client()
+            await aclose_session()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -71,15 +71,17 @@ UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 # Uploaded backups for POST /api/admin/restore (a database, so larger than documents).
 RESTORE_MAX_BYTES = env.int("RESTORE_MAX_BYTES", default=512 * 1024 * 1024)
 SWITCHBOARD_VERSION = "0.1.0"
-# aiohttp (via httpx-aiohttp) measured faster than httpx's own pool; "httpx" switches back.
-UPSTREAM_TRANSPORT = env.str("UPSTREAM_TRANSPORT", default="aiohttp")
 # /v1 bodies carry base64 images, so they may be larger than console form posts.
 V1_MAX_BODY_BYTES = env.int("V1_MAX_BODY_BYTES", default=20 * 1024 * 1024)
 
 # --- Django ------------------------------------------------------------------------
 
+# daphne's app is there for `runserver` (it makes it ASGI) and must come first; importing
+# it installs Twisted's reactor, about 50 MB a process. The uvicorn workers `serve` starts
+# have no use for it and set SWITCHBOARD_ASGI_WORKER=1 to leave it out.
+ASGI_WORKER = env.bool("SWITCHBOARD_ASGI_WORKER", default=False)
 INSTALLED_APPS = [
-    "daphne",  # first, so `runserver` is the ASGI server
+    *([] if ASGI_WORKER else ["daphne"]),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -5,8 +5,7 @@ dict update per request, so the /v1 hot path pays no round trip) and flushes it 
 cache at most once a second as atomic increments (Redis INCRBY), so several web workers
 add into the same totals. Reading the stats flushes the reader's own buffer first; another
 process's last second may show a moment late, and a killed process loses at most its last
-second. With the local-memory cache (one process) every request is written through at
-once. The endpoint and status indexes are read-modify-writes re-checked on every flush,
+second. The endpoint and status indexes are read-modify-writes re-checked on every flush,
 and the recent-requests ring overwrites its oldest slots without a lock: both approximate
 only for an instant, never the totals.
 """
@@ -20,9 +19,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.cache import cache, caches
-from django.core.cache.backends.dummy import DummyCache
-from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache import cache
 from django.utils import timezone
 
 PREFIX = "stats:"
@@ -131,13 +128,8 @@ def record(
     }
     endpoint = _endpoint_key(method, route)
     due = buffer.add(endpoint, status, int(duration_ms * 1000), entry)
-    if due or _cache_is_local():
+    if due:
         buffer.flush()
-
-
-def _cache_is_local() -> bool:
-    """An in-process cache costs no round trip: write through at once, stats stay exact."""
-    return isinstance(caches["default"], LocMemCache | DummyCache)
 
 
 def _average(total_us: int, count: int) -> float:

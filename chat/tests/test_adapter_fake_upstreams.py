@@ -182,7 +182,7 @@ def test_usage_none_sends_no_usage(fake: FakeUpstream) -> None:
 def test_a_delay_holds_the_answer_back(fake_openai: FakeUpstream) -> None:
     fake_openai.delay(5)
     with pytest.raises(httpx.ReadTimeout):
-        call(fake_openai, timeout=0.2)
+        call(fake_openai, timeout=1.0)
     assert fake_openai.wait_for_disconnect(5)
     assert fake_openai.disconnects == 1
 
@@ -190,7 +190,7 @@ def test_a_delay_holds_the_answer_back(fake_openai: FakeUpstream) -> None:
 def test_a_client_giving_up_on_a_hang_is_seen_as_a_disconnect(fake: FakeUpstream) -> None:
     fake.hang()
     with pytest.raises(httpx.ReadTimeout):
-        call(fake, timeout=0.2)
+        call(fake, timeout=1.0)
     assert fake.wait_for_disconnect(5)
     assert fake.disconnects == 1
 
@@ -213,7 +213,7 @@ def test_a_complete_response_is_not_a_disconnect(fake: FakeUpstream) -> None:
 async def test_async_code_can_await_a_disconnect(fake_openai: FakeUpstream) -> None:
     fake_openai.hang()
     request = upstream_request(fake_openai, stream=False)
-    async with httpx.AsyncClient(timeout=0.2) as client:
+    async with httpx.AsyncClient(timeout=1.0) as client:
         with pytest.raises(httpx.ReadTimeout):
             await client.post(request.url, headers=request.headers, json=request.json)
     assert await fake_openai.until_disconnect(5)

@@ -45,15 +45,12 @@ def text_of(events: list[tuple[str, dict[str, Any]]]) -> str:
 
 @pytest.fixture(autouse=True)
 async def _upstream_client_closed():  # type: ignore[no-untyped-def]
-    """Each test has its own event loop; close the gateway's client for it at the end, and
-    the database connection the sync_to_async thread opened (PostgreSQL would otherwise
-    refuse to drop the test database)."""
+    """Close the database connection the sync_to_async thread opened (PostgreSQL would
+    otherwise refuse to drop the test database). The gateway's session closes with the
+    test's event loop (chat.http)."""
     yield
     from django.db import connections
 
-    from chat.http import get_client
-
-    await get_client().aclose()
     await sync_to_async(connections.close_all)()
 
 

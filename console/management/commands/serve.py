@@ -48,11 +48,19 @@ def server_command(server: str, host: str, port: int, workers: int) -> list[str]
     return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
 
 
-def start_child(command: list[str]) -> subprocess.Popen[bytes]:
+def start_child(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Each child leads its own process group, so what it spawned (qcluster's sentinel
     and workers) can be found again if the child itself dies. The terminal's Ctrl-C
     reaches serve alone, which forwards it once."""
-    return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
+    return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0, env=env)
+
+
+def server_env(server: str) -> dict[str, str]:
+    """uvicorn workers leave daphne's app out (see ASGI_WORKER in config/settings.py)."""
+    env = dict(os.environ)
+    if server == "uvicorn":
+        env["SWITCHBOARD_ASGI_WORKER"] = "1"
+    return env
 
 
 def kill_orphans(child: subprocess.Popen[bytes]) -> None:
@@ -78,7 +86,8 @@ class Command(BaseCommand):
             "server": start_child(
                 server_command(
                     options["server"], options["host"], options["port"], options["workers"]
-                )
+                ),
+                env=server_env(options["server"]),
             ),
         }
         if not options["no_worker"]:
