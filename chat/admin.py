@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from chat import keys
 from chat.models import ApiKey, Scope, generate_key
 
 
@@ -54,4 +55,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         count = queryset.update(is_active=False)
+        keys.bump()  # update() sends no post_save: refresh the gateway's key table
         self.message_user(request, f"Revoked {count} key(s).")

@@ -282,10 +282,12 @@ def _apply_usage(
     draft.estimated = True
 
 
-def _text_length(response: dict[str, Any]) -> int:
+def _text_length(payload: dict[str, Any], part: str = "message") -> int:
+    """Characters of text and tool arguments in a completion ("message") or a chunk
+    ("delta"), for estimating tokens when the upstream reports none."""
     total = 0
-    for choice in response.get("choices") or []:
-        message = choice.get("message") or {}
+    for choice in payload.get("choices") or []:
+        message = choice.get(part) or {}
         total += len(message.get("content") or "")
         for call in message.get("tool_calls") or []:
             total += len((call.get("function") or {}).get("arguments") or "")
@@ -418,16 +420,6 @@ def _has_content(chunk: dict[str, Any]) -> bool:
     return False
 
 
-def _chunk_text_length(chunk: dict[str, Any]) -> int:
-    total = 0
-    for choice in chunk.get("choices") or []:
-        delta = choice.get("delta") or {}
-        total += len(delta.get("content") or "")
-        for call in delta.get("tool_calls") or []:
-            total += len((call.get("function") or {}).get("arguments") or "")
-    return total
-
-
 class Stream:
     """An open upstream stream that has produced its first content.
 
@@ -459,7 +451,7 @@ class Stream:
         self._translator = translator
         self._pending = pending
         self._body = body
-        self._chars = sum(_chunk_text_length(c) for c in pending)
+        self._chars = sum(_text_length(c, "delta") for c in pending)
         self._finished = False
         self._closed = False
 
@@ -480,7 +472,7 @@ class Stream:
             yield pending
         try:
             async for batch in self._chunks:
-                self._chars += sum(_chunk_text_length(chunk) for chunk in batch)
+                self._chars += sum(_text_length(chunk, "delta") for chunk in batch)
                 yield batch
         except (*TRANSPORT_ERRORS, UpstreamError) as exc:
             self.error = self._mid_stream_error(exc)

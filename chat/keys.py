@@ -1,30 +1,26 @@
 """Gateway key checks for /v1 without a database read per request.
 
-Usable keys are held in an in-process snapshot keyed by hash, rebuilt when the
-`chat:keys:version` cache entry changes (ApiKey save/delete bumps it). The version is read
-at most once per second, so a revoked key stops working within about a second.
+Active keys are held in an in-process table keyed by hash (config.versioned), rebuilt when
+an ApiKey is saved or deleted anywhere: a revoked key stops working within about a second.
 """
 
 from __future__ import annotations
 
 import hmac
-import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.core.cache import cache
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from chat.models import ApiKey, hash_key
+from config.versioned import VersionedStore
 
 VERSION_KEY = "chat:keys:version"
-RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,47 +40,28 @@ class KeyInfo:
         return self.expires_at is not None and self.expires_at <= now
 
 
-class _KeySnapshot:
-    def __init__(self) -> None:
-        self.version: Any = object()
-        self.keys: dict[str, KeyInfo] = {}
-        self.checked_at = float("-inf")
-
-    def stale(self) -> Any:
-        """The cache version when it differs from ours (checked once a second), else None."""
-        now = time.monotonic()
-        if now - self.checked_at < RECHECK_SECONDS:
-            return None
-        self.checked_at = now
-        version = cache.get(VERSION_KEY)
-        if version is None:
-            version = uuid.uuid4().hex
-            cache.add(VERSION_KEY, version, timeout=None)
-            version = cache.get(VERSION_KEY, version)
-        return version if version != self.version else None
-
-    def load(self, version: Any) -> None:
-        keys = {
-            key.key_hash: KeyInfo(
-                id=key.id,
-                name=key.name,
-                key_hash=key.key_hash,
-                scopes=tuple(key.scopes),
-                budget_usd=key.budget_usd,
-                rpm_limit=key.rpm_limit,
-                expires_at=key.expires_at,
-            )
-            for key in ApiKey.objects.filter(is_active=True)
-        }
-        self.keys, self.version = keys, version
+def _load() -> dict[str, KeyInfo]:
+    return {
+        key.key_hash: KeyInfo(
+            id=key.id,
+            name=key.name,
+            key_hash=key.key_hash,
+            scopes=tuple(key.scopes),
+            budget_usd=key.budget_usd,
+            rpm_limit=key.rpm_limit,
+            expires_at=key.expires_at,
+        )
+        for key in ApiKey.objects.filter(is_active=True)
+    }
 
 
-_snapshot = _KeySnapshot()
+store: VersionedStore[dict[str, KeyInfo]] = VersionedStore(VERSION_KEY, _load)
 
 
 def bump() -> None:
-    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-    _snapshot.checked_at = float("-inf")
+    """Keys changed without a model signal (a queryset update): rebuild everywhere."""
+    store.bump()
+    transaction.on_commit(store.bump)  # other processes must not keep a pre-commit table
 
 
 @receiver(post_save, sender=ApiKey, dispatch_uid="chat.keys.saved")
@@ -95,11 +72,8 @@ def _key_changed(sender: type, **kwargs: Any) -> None:
 
 async def lookup(raw: str) -> KeyInfo | None:
     """The usable key matching `raw`, or None."""
-    version = _snapshot.stale()
-    if version is not None:
-        await sync_to_async(_snapshot.load)(version)
     digest = hash_key(raw)
-    info = _snapshot.keys.get(digest)
+    info = (await store.acurrent()).get(digest)
     if info is None or not hmac.compare_digest(info.key_hash, digest):
         return None
     if info.expired(timezone.now()):

@@ -1,31 +1,22 @@
 """An immutable, in-process picture of providers and routes for the hot path.
 
-Selecting reads only this snapshot, never the database. A version number in the cache
-says when it is stale: `bump()` (wired to save/delete signals) writes a new one, and
-every process compares it at most once per CHECK_INTERVAL seconds, rebuilding from the
-database only when it differs. A missing version key (a cleared or restarted cache)
-counts as a change.
+Selecting reads only this snapshot, never the database. It is rebuilt when the version
+in the cache changes (config.versioned): `bump()` is wired to save/delete signals, and
+every process compares the version at most once a second.
 """
 
 from __future__ import annotations
 
-import secrets
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.core.cache import cache
-
+from config.versioned import VersionedStore
 from providers.crypto import UndecryptableSecret
 
 VERSION_KEY = "routing:snapshot:version"
-# How stale another process's change may look here: one cache read per second at most.
-CHECK_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +64,6 @@ class RouteSnap:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    version: int
     providers: Mapping[int, ProviderSnap]
     providers_by_name: Mapping[str, ProviderSnap]
     routes_by_name: Mapping[str, RouteSnap]
@@ -123,7 +113,7 @@ def _route_snap(route: Any) -> RouteSnap:
     )
 
 
-def build(version: int) -> Snapshot:
+def build() -> Snapshot:
     """Read every provider and route (three queries)."""
     from providers.models import Provider
     from routing.models import Route
@@ -131,7 +121,6 @@ def build(version: int) -> Snapshot:
     providers = [_provider_snap(p) for p in Provider.objects.order_by("name")]
     routes = [_route_snap(r) for r in Route.objects.prefetch_related("nodes").order_by("name")]
     return Snapshot(
-        version=version,
         providers=_frozen({p.id: p for p in providers}),
         providers_by_name=_frozen({p.name: p for p in providers}),
         routes_by_name=_frozen({r.name: r for r in routes}),
@@ -139,79 +128,7 @@ def build(version: int) -> Snapshot:
     )
 
 
-def _new_version() -> int:
-    return secrets.randbits(62)
-
-
-def _read_version() -> int:
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, _new_version(), timeout=None)
-        version = cache.get(VERSION_KEY)
-    return int(version)
-
-
-async def _aread_version() -> int:
-    version = await cache.aget(VERSION_KEY)
-    if version is None:
-        await cache.aadd(VERSION_KEY, _new_version(), timeout=None)
-        version = await cache.aget(VERSION_KEY)
-    return int(version)
-
-
-class SnapshotStore:
-    """Holds this process's snapshot; one instance per process (`store` below)."""
-
-    def __init__(self) -> None:
-        self._snapshot: Snapshot | None = None
-        self._checked_at = float("-inf")
-        self._lock = threading.Lock()
-
-    def forget(self) -> None:
-        """Rebuild on the next read, whatever the cache says."""
-        self._snapshot = None
-        self._checked_at = float("-inf")
-
-    def _fresh(self) -> Snapshot | None:
-        snapshot = self._snapshot
-        if snapshot is not None and time.monotonic() - self._checked_at < CHECK_INTERVAL:
-            return snapshot
-        return None
-
-    def _rebuild(self, version: int) -> Snapshot:
-        with self._lock:
-            snapshot = self._snapshot
-            if snapshot is None or snapshot.version != version:
-                snapshot = build(version)
-                self._snapshot = snapshot
-            return snapshot
-
-    def current(self) -> Snapshot:
-        snapshot = self._fresh()
-        if snapshot is not None:
-            return snapshot
-        self._checked_at = time.monotonic()
-        version = _read_version()
-        snapshot = self._snapshot
-        if snapshot is not None and snapshot.version == version:
-            return snapshot
-        return self._rebuild(version)
-
-    async def acurrent(self) -> Snapshot:
-        snapshot = self._fresh()
-        if snapshot is not None:
-            return snapshot
-        # Marked before awaiting so concurrent requests keep using the old snapshot
-        # instead of all reading the version at once.
-        self._checked_at = time.monotonic()
-        version = await _aread_version()
-        snapshot = self._snapshot
-        if snapshot is not None and snapshot.version == version:
-            return snapshot
-        return await sync_to_async(self._rebuild, thread_sensitive=True)(version)
-
-
-store = SnapshotStore()
+store: VersionedStore[Snapshot] = VersionedStore(VERSION_KEY, lambda: build())
 
 
 def current() -> Snapshot:
@@ -224,5 +141,4 @@ async def acurrent() -> Snapshot:
 
 def bump() -> None:
     """Tell every process (this one at once) that providers or routes changed."""
-    cache.set(VERSION_KEY, _new_version(), timeout=None)
-    store.forget()
+    store.bump()

@@ -170,3 +170,13 @@ def test_unknown_v1_paths_are_openai_shaped_404(live_gateway, chat_key) -> None:
     )
     assert response.status_code == 404
     assert response.json()["error"]["message"]
+
+
+def test_a_key_revoked_in_the_admin_stops_working(live_gateway, route, staff, client) -> None:  # type: ignore[no-untyped-def]
+    key, raw = ApiKey.issue("soon-gone")
+    body = {"model": "smart", "messages": MESSAGES}
+    assert post(live_gateway, body, key=raw).status_code == 200
+    client.force_login(staff)
+    client.post("/admin/chat/apikey/", {"action": "revoke", "_selected_action": [key.id]})
+    assert ApiKey.objects.get(pk=key.pk).is_active is False
+    assert_openai_error(post(live_gateway, body, key=raw), 401)

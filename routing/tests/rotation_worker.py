@@ -53,7 +53,6 @@ def main() -> None:
     )
     route = RouteSnap(r["id"], r["name"], r["mode"], True, MappingProxyType({}), nodes)
     snap = Snapshot(
-        version=0,
         providers=MappingProxyType({p.id: p for p in providers}),
         providers_by_name=MappingProxyType({p.name: p for p in providers}),
         routes_by_name=MappingProxyType({route.name: route}),

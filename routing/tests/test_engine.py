@@ -55,7 +55,6 @@ def route(
 
 def snapshot(providers: list[ProviderSnap], routes: list[RouteSnap] = ()) -> Snapshot:  # type: ignore[assignment]
     return Snapshot(
-        version=1,
         providers=MappingProxyType({p.id: p for p in providers}),
         providers_by_name=MappingProxyType({p.name: p for p in providers}),
         routes_by_name=MappingProxyType({r.name: r for r in routes}),

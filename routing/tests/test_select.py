@@ -68,7 +68,7 @@ def test_another_processs_bump_is_seen_once_the_interval_passes(
     # As another instance would: change the row and the version, not this process's store.
     Provider.objects.filter(name="a").update(is_healthy=False)
     cache.set(snapshot.VERSION_KEY, 12345, timeout=None)
-    monkeypatch.setattr(snapshot, "CHECK_INTERVAL", 0.0)
+    monkeypatch.setattr(snapshot.store, "check_interval", 0.0)
     assert "a" not in chosen(times=6)
 
 
