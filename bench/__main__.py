@@ -227,6 +227,18 @@ def start_switchboard(
     return server, base, key
 
 
+def compare_clients(upstream_port: int) -> dict[str, float]:
+    url = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+    done = subprocess.run(
+        pinned(0, [sys.executable, "-m", "bench.clients", url]),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 async def measure_peer(name: str, upstream_port: int, seconds: float) -> list[Result]:
     if name != "litellm":
         raise SystemExit(f"unknown peer {name!r}; known: litellm")
@@ -309,6 +321,7 @@ async def run(args: argparse.Namespace) -> None:
                 await drive(url, headers, milestone - sent)
                 sent = milestone
                 memory.append((sent, rss_mb(worker)))
+        clients = compare_clients(upstream_port)
         for name in args.peers:
             results += await measure_peer(name, upstream_port, args.seconds)
         report = "\n".join(
@@ -331,6 +344,15 @@ async def run(args: argparse.Namespace) -> None:
                 f"over {len(delays)} events."
                 if delays
                 else "",
+                "",
+                "## Upstream client",
+                "",
+                "Requests/s against the same upstream at concurrency 32, one core "
+                "(bench/clients.py); the /v1 hot path uses the fastest:",
+                "",
+                "| client | req/s |",
+                "|---|---|",
+                *(f"| {name} | {value:,.0f} |" for name, value in clients.items()),
                 "",
             ]
         )
