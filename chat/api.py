@@ -6,11 +6,11 @@ call goes through chat.gateway, and the usage record is written after the respon
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -80,7 +80,7 @@ class RecordedResponse(HttpResponse):
 
 
 def error_response(error: GatewayError, rid: str, ctx: CallContext | None = None) -> HttpResponse:
-    body = json.dumps(error.body()).encode()
+    body = orjson.dumps(error.body())
     if ctx is not None:
         ctx.fail(error)
         response: HttpResponse = RecordedResponse(body, ctx, status=error.status)
@@ -123,7 +123,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         completion = await complete(body, ctx)
     except GatewayError as error:
         return error_response(error, rid, ctx)
-    response = RecordedResponse(json.dumps(completion.response).encode(), ctx)
+    response = RecordedResponse(orjson.dumps(completion.response), ctx)
     _headers(response, ctx, completion.provider, completion.model, completion.attempts)
     return response
 
@@ -198,7 +198,7 @@ async def list_models(request: HttpRequest) -> HttpResponse:
     except GatewayError as error:
         return error_response(error, rid)
     entries = await sync_to_async(_model_entries)()
-    response = HttpResponse(json.dumps({"object": "list", "data": entries}), content_type=JSON)
+    response = HttpResponse(orjson.dumps({"object": "list", "data": entries}), content_type=JSON)
     response["x-request-id"] = rid
     return response
 

@@ -25,6 +25,7 @@ from django.utils.module_loading import import_string
 
 # Request id, access line, request stats and HTTP metrics: async-native, no session.
 GATEWAY_MIDDLEWARE: list[str] = ["config.middleware.RequestObservabilityMiddleware"]
+GATEWAY_URLCONF = "config.urls_v1"
 
 
 class GatewayHandler(ASGIHandler):
@@ -58,6 +59,7 @@ class GatewayHandler(ASGIHandler):
                 await self.send_response(error_response, send)
                 error_response.close()
                 return
+            request.urlconf = GATEWAY_URLCONF
             response = await self._respond_unless_disconnected(request, receive, send)
             if response is not None:
                 response.close()

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import include, path, re_path
+from django.urls import include, path
 
-from chat.api import unknown_endpoint
-from config.api import api, v1
+from config import urls_v1
+from config.api import api
 from config.metrics import metrics_view
 from console import admin_backups
 
@@ -25,7 +25,6 @@ urlpatterns = [
     *admin_backups.urlpatterns(),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("v1/", v1.urls),
-    re_path(r"^v1(?:/(?P<rest>.*))?$", unknown_endpoint),
+    *urls_v1.urlpatterns,
     path("", include("console.urls")),
 ]

@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from chat.adapters.base import (
     DEFAULT_MAX_TOKENS,
     Adapter,
@@ -322,7 +324,7 @@ class AnthropicStreamTranslator(StreamTranslator):
 
     def feed(self, event: SSEEvent) -> list[dict[str, Any]]:
         try:
-            data = json.loads(event.data)
+            data = orjson.loads(event.data)
         except ValueError:
             raise UpstreamError(
                 502, "Upstream sent a malformed stream event", retryable=True

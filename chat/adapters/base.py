@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from chat.adapters.sse import SSEEvent
 from chat.errors import GatewayError
 
@@ -183,8 +185,8 @@ def error_text(body: bytes, limit: int = 500) -> str:
 
 def load_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:  # also raised for bytes that are not UTF-8
         return None
 
 

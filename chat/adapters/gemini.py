@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlparse
 
+import orjson
+
 from chat.adapters.base import (
     Adapter,
     StreamTranslator,
@@ -377,7 +379,7 @@ class GeminiStreamTranslator(StreamTranslator):
 
     def feed(self, event: SSEEvent) -> list[dict[str, Any]]:
         try:
-            data = json.loads(event.data)
+            data = orjson.loads(event.data)
         except ValueError:
             raise UpstreamError(
                 502, "Upstream sent a malformed stream event", retryable=True

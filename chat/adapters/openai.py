@@ -7,10 +7,11 @@ Reference: https://platform.openai.com/docs/api-reference/chat
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from chat.adapters.base import (
     Adapter,
@@ -120,7 +121,7 @@ class OpenAIStreamTranslator(StreamTranslator):
             self.done = True
             return []
         try:
-            chunk = json.loads(event.data)
+            chunk = orjson.loads(event.data)
         except ValueError:
             raise UpstreamError(
                 502, "Upstream sent a malformed stream event", retryable=True
