@@ -13,8 +13,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from chat.adapters.base import (
     DEFAULT_MAX_TOKENS,
     Adapter,
@@ -25,6 +23,7 @@ from chat.adapters.base import (
     completion_id,
     content_parts,
     error_text,
+    event_object,
     function_tools,
     is_http_url,
     join_url,
@@ -323,13 +322,8 @@ class AnthropicStreamTranslator(StreamTranslator):
         self._tool_index: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
 
     def feed(self, event: SSEEvent) -> list[dict[str, Any]]:
-        try:
-            data = orjson.loads(event.data)
-        except ValueError:
-            raise UpstreamError(
-                502, "Upstream sent a malformed stream event", retryable=True
-            ) from None
-        if not isinstance(data, dict):
+        data = event_object(event)
+        if data is None:
             return []
         handler = getattr(self, f"_on_{data.get('type') or event.event}", None)
         # Unknown event types are skipped, as Anthropic's versioning policy asks.

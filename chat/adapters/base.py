@@ -183,6 +183,16 @@ def error_text(body: bytes, limit: int = 500) -> str:
     return text[:limit] if text else "no error message from upstream"
 
 
+def event_object(event: SSEEvent) -> dict[str, Any] | None:
+    """The JSON object a stream event carries (None for other JSON values); a malformed
+    event is an upstream failure."""
+    try:
+        data = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        raise UpstreamError(502, "Upstream sent a malformed stream event", retryable=True) from None
+    return data if isinstance(data, dict) else None
+
+
 def load_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)

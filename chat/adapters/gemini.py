@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlparse
 
-import orjson
-
 from chat.adapters.base import (
     Adapter,
     StreamTranslator,
@@ -25,6 +23,7 @@ from chat.adapters.base import (
     completion_id,
     content_parts,
     error_text,
+    event_object,
     function_tools,
     is_http_url,
     join_url,
@@ -378,13 +377,8 @@ class GeminiStreamTranslator(StreamTranslator):
         self._tool_calls = 0
 
     def feed(self, event: SSEEvent) -> list[dict[str, Any]]:
-        try:
-            data = orjson.loads(event.data)
-        except ValueError:
-            raise UpstreamError(
-                502, "Upstream sent a malformed stream event", retryable=True
-            ) from None
-        if not isinstance(data, dict):
+        data = event_object(event)
+        if data is None:
             return []
         if isinstance(data.get("error"), dict):
             raise in_stream_error(data["error"])

@@ -11,8 +11,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from chat.adapters.base import (
     Adapter,
     StreamTranslator,
@@ -21,6 +19,7 @@ from chat.adapters.base import (
     classify_status,
     completion_id,
     error_text,
+    event_object,
     join_url,
     load_json,
 )
@@ -120,13 +119,8 @@ class OpenAIStreamTranslator(StreamTranslator):
         if event.data.strip() == "[DONE]":
             self.done = True
             return []
-        try:
-            chunk = orjson.loads(event.data)
-        except ValueError:
-            raise UpstreamError(
-                502, "Upstream sent a malformed stream event", retryable=True
-            ) from None
-        if not isinstance(chunk, dict):
+        chunk = event_object(event)
+        if chunk is None:
             return []
         if isinstance(chunk.get("error"), dict):
             raise error_from_object(chunk["error"], 502)

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-OPENROUTER_PAYLOAD = Path(__file__).parent / "data" / "openrouter_models.json"
+OPENROUTER_PAYLOAD = Path(__file__).parent / "payloads" / "openrouter_models.json"
 
 
 @dataclass

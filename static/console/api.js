@@ -27,7 +27,7 @@ export async function call(method, path, body) {
 }
 
 // Read `event:`/`data:` blocks from a fetch body as they arrive and hand each to onEvent.
-async function readEvents(response, onEvent) {
+export async function readEvents(response, onEvent) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";

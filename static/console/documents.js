@@ -1,7 +1,7 @@
 // The documents panel: upload with progress, status polling, pick documents, ask with a
 // streamed answer whose [n] citations open the quoted passage. Talks to /api/documents only.
 
-import { call } from "./api.js";
+import { call, readEvents } from "./api.js";
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -43,30 +43,6 @@ function uploadFile(file, onProgress) {
     form.append("file", file);
     request.send(form);
   });
-}
-
-// Read `event:`/`data:` blocks from a streamed fetch body.
-async function readEvents(response, onEvent) {
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let name = "message";
-      let data = "";
-      for (const line of block.split("\n")) {
-        if (line.startsWith("event: ")) name = line.slice(7);
-        else if (line.startsWith("data: ")) data += line.slice(6);
-      }
-      if (data) onEvent(name, JSON.parse(data));
-    }
-  }
 }
 
 class DocumentsPanel {
