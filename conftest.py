@@ -43,6 +43,30 @@ def staff(django_user_model):  # type: ignore[no-untyped-def]
     return django_user_model.objects.create_superuser("root", password="root-password")
 
 
+def _logged_in(user):  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def as_alice(alice):  # type: ignore[no-untyped-def]
+    """A test client of its own, logged in as alice (as_bob and as_staff likewise)."""
+    return _logged_in(alice)
+
+
+@pytest.fixture
+def as_bob(bob):  # type: ignore[no-untyped-def]
+    return _logged_in(bob)
+
+
+@pytest.fixture
+def as_staff(staff):  # type: ignore[no-untyped-def]
+    return _logged_in(staff)
+
+
 @pytest.fixture
 def admin_key(db) -> str:  # type: ignore[no-untyped-def]
     """A raw gateway key with the admin and chat scopes."""

@@ -3,28 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
-
-
-@pytest.fixture
-def as_alice(alice) -> Client:  # type: ignore[no-untyped-def]
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def as_bob(bob) -> Client:  # type: ignore[no-untyped-def]
-    client = Client()
-    client.force_login(bob)
-    return client
-
-
-@pytest.fixture
-def as_staff(staff) -> Client:  # type: ignore[no-untyped-def]
-    client = Client()
-    client.force_login(staff)
-    return client
 
 
 @pytest.fixture

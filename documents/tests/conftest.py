@@ -93,22 +93,8 @@ def upload(client: Client, name: str, data: bytes, **extra: Any) -> Any:
 
 
 @pytest.fixture
-def alice_client(alice) -> Client:  # type: ignore[no-untyped-def]
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_client(bob) -> Client:  # type: ignore[no-untyped-def]
-    client = Client()
-    client.force_login(bob)
-    return client
-
-
-@pytest.fixture
-def handbook(alice_client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    response = upload(alice_client, "handbook.md", HANDBOOK.encode())
+def handbook(as_alice) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    response = upload(as_alice, "handbook.md", HANDBOOK.encode())
     assert response.status_code == 201, response.content
     return response.json()
 

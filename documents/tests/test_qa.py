@@ -33,11 +33,11 @@ def ask(client: Client, document_id: int, question: str, **extra: Any) -> Any:
 
 @pytest.mark.django_db
 def test_it_answers_from_a_grounded_prompt_with_citations(
-    alice_client: Client, handbook: dict[str, Any], provider: Provider, fake_openai
+    as_alice: Client, handbook: dict[str, Any], provider: Provider, fake_openai
 ) -> None:  # type: ignore[no-untyped-def]
     fake_openai.reply("Staff may work remotely three days per week [1].")
 
-    response = ask(alice_client, handbook["id"], REMOTE_QUESTION)
+    response = ask(as_alice, handbook["id"], REMOTE_QUESTION)
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -64,11 +64,11 @@ def test_it_answers_from_a_grounded_prompt_with_citations(
 
 @pytest.mark.django_db
 def test_uncited_answers_cite_every_excerpt_given(
-    alice_client: Client, handbook: dict[str, Any], provider: Provider, fake_openai
+    as_alice: Client, handbook: dict[str, Any], provider: Provider, fake_openai
 ) -> None:  # type: ignore[no-untyped-def]
     fake_openai.reply("Three days.")
 
-    body = ask(alice_client, handbook["id"], "remote work days per week").json()
+    body = ask(as_alice, handbook["id"], "remote work days per week").json()
 
     user = fake_openai.requests[-1]["json"]["messages"][1]["content"]
     assert len(body["citations"]) == user.count("\n\n[") == qa.TOP_K
@@ -76,9 +76,9 @@ def test_uncited_answers_cite_every_excerpt_given(
 
 @pytest.mark.django_db
 def test_when_nothing_is_relevant_it_says_so_without_calling_the_model(
-    alice_client: Client, handbook: dict[str, Any], provider: Provider, fake_openai
+    as_alice: Client, handbook: dict[str, Any], provider: Provider, fake_openai
 ) -> None:  # type: ignore[no-untyped-def]
-    response = ask(alice_client, handbook["id"], "What is quantum chromodynamics?")
+    response = ask(as_alice, handbook["id"], "What is quantum chromodynamics?")
 
     assert response.status_code == 200
     assert response.json() == {
@@ -92,16 +92,16 @@ def test_when_nothing_is_relevant_it_says_so_without_calling_the_model(
 
 @pytest.mark.django_db
 def test_it_answers_across_several_documents_citing_pages(
-    alice_client: Client, handbook: dict[str, Any], provider: Provider, fake_openai
+    as_alice: Client, handbook: dict[str, Any], provider: Provider, fake_openai
 ) -> None:  # type: ignore[no-untyped-def]
     pdf = upload(
-        alice_client,
+        as_alice,
         "fleet.pdf",
         make_pdf(["Fleet overview.", "Every van gets an oil change each 15000 kilometres."]),
     ).json()
     fake_openai.reply("Every 15000 km [1].")
 
-    response = alice_client.post(
+    response = as_alice.post(
         "/api/documents/qa",
         {
             "question": "How often do vans get an oil change?",
@@ -118,10 +118,10 @@ def test_it_answers_across_several_documents_citing_pages(
 
 @pytest.mark.django_db
 def test_another_users_documents_answer_404(
-    bob_client: Client, handbook: dict[str, Any], provider: Provider, fake_openai
+    as_bob: Client, handbook: dict[str, Any], provider: Provider, fake_openai
 ) -> None:  # type: ignore[no-untyped-def]
-    single = ask(bob_client, handbook["id"], REMOTE_QUESTION)
-    multi = bob_client.post(
+    single = ask(as_bob, handbook["id"], REMOTE_QUESTION)
+    multi = as_bob.post(
         "/api/documents/qa",
         {"question": REMOTE_QUESTION, "document_ids": [handbook["id"]]},
         content_type="application/json",
@@ -133,12 +133,12 @@ def test_another_users_documents_answer_404(
 
 @pytest.mark.django_db
 def test_a_document_still_processing_answers_409(
-    alice_client: Client, provider: Provider, monkeypatch: pytest.MonkeyPatch
+    as_alice: Client, provider: Provider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingestion, "INLINE_MAX_BYTES", 10)
-    pending = upload(alice_client, "h.md", HANDBOOK.encode()).json()
+    pending = upload(as_alice, "h.md", HANDBOOK.encode()).json()
 
-    response = ask(alice_client, pending["id"], REMOTE_QUESTION)
+    response = ask(as_alice, pending["id"], REMOTE_QUESTION)
 
     assert response.status_code == 409
     assert "pending" in response.json()["detail"]
@@ -146,9 +146,9 @@ def test_a_document_still_processing_answers_409(
 
 @pytest.mark.django_db
 def test_without_any_model_to_default_to_it_names_the_model_field(
-    alice_client: Client, handbook: dict[str, Any]
+    as_alice: Client, handbook: dict[str, Any]
 ) -> None:
-    response = ask(alice_client, handbook["id"], REMOTE_QUESTION)
+    response = ask(as_alice, handbook["id"], REMOTE_QUESTION)
 
     assert response.status_code == 400
     assert response.json()["detail"].startswith("model:")
@@ -166,19 +166,19 @@ def test_the_default_model_is_the_first_active_providers_first_model(
 
 @pytest.mark.django_db
 def test_an_upstream_error_is_a_clear_json_error(
-    alice_client: Client, handbook: dict[str, Any], provider: Provider, fake_openai
+    as_alice: Client, handbook: dict[str, Any], provider: Provider, fake_openai
 ) -> None:  # type: ignore[no-untyped-def]
     fake_openai.fail(400, message="context too long")
 
-    response = ask(alice_client, handbook["id"], REMOTE_QUESTION, model="m")
+    response = ask(as_alice, handbook["id"], REMOTE_QUESTION, model="m")
 
     assert response.status_code == 400
     assert "context too long" in response.json()["detail"]
 
 
 @pytest.mark.django_db
-def test_an_empty_question_names_the_field(alice_client: Client, handbook: dict[str, Any]) -> None:
-    response = ask(alice_client, handbook["id"], "   ")
+def test_an_empty_question_names_the_field(as_alice: Client, handbook: dict[str, Any]) -> None:
+    response = ask(as_alice, handbook["id"], "   ")
 
     assert response.status_code == 422
     assert "question" in response.json()["detail"]

@@ -28,10 +28,10 @@ def test_the_chunk_holding_the_answer_ranks_first(
 
 
 def test_it_ranks_across_several_documents_of_different_kinds(
-    alice_client: Client, handbook: dict[str, Any]
+    as_alice: Client, handbook: dict[str, Any]
 ) -> None:
     pdf = upload(
-        alice_client,
+        as_alice,
         "fleet.pdf",
         make_pdf(
             [
@@ -42,7 +42,7 @@ def test_it_ranks_across_several_documents_of_different_kinds(
         ),
     ).json()
     docx = upload(
-        alice_client,
+        as_alice,
         "kitchen.docx",
         make_docx([("h1", "Fridge"), ("p", "The fridge is emptied every Friday evening.")]),
     ).json()
@@ -55,10 +55,8 @@ def test_it_ranks_across_several_documents_of_different_kinds(
     assert (fridge[0].chunk.document_id, fridge[0].chunk.section) == (docx["id"], "Fridge")
 
 
-def test_it_searches_only_the_given_documents(
-    alice_client: Client, handbook: dict[str, Any]
-) -> None:
-    other = upload(alice_client, "other.txt", b"The espresso machine is broken again.").json()
+def test_it_searches_only_the_given_documents(as_alice: Client, handbook: dict[str, Any]) -> None:
+    other = upload(as_alice, "other.txt", b"The espresso machine is broken again.").json()
 
     hits = search("espresso machine", [other["id"]], k=5)
 

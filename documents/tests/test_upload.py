@@ -25,9 +25,9 @@ def stored_files() -> list[Path]:
 
 
 def test_a_markdown_upload_is_stored_under_a_generated_name_and_processed(
-    alice_client: Client, alice
+    as_alice: Client, alice
 ) -> None:  # type: ignore[no-untyped-def]
-    response = upload(alice_client, "Hand book.md", HANDBOOK.encode())
+    response = upload(as_alice, "Hand book.md", HANDBOOK.encode())
 
     assert response.status_code == 201
     body = response.json()
@@ -43,10 +43,10 @@ def test_a_markdown_upload_is_stored_under_a_generated_name_and_processed(
     assert document.path.read_bytes() == HANDBOOK.encode()
 
 
-def test_a_pdf_upload_gets_page_numbered_chunks(alice_client: Client) -> None:
+def test_a_pdf_upload_gets_page_numbered_chunks(as_alice: Client) -> None:
     pdf = make_pdf(["Alpha page text.", "Beta page text.", "Gamma page text."])
 
-    body = upload(alice_client, "scan.pdf", pdf).json()
+    body = upload(as_alice, "scan.pdf", pdf).json()
 
     assert body["status"] == "ready"
     assert body["page_count"] == 3
@@ -58,19 +58,19 @@ def test_a_pdf_upload_gets_page_numbered_chunks(alice_client: Client) -> None:
     ]
 
 
-def test_a_docx_upload_gets_section_chunks(alice_client: Client) -> None:
+def test_a_docx_upload_gets_section_chunks(as_alice: Client) -> None:
     docx = make_docx([("h1", "Scope"), ("p", "Covers all teams."), ("h1", "Owners"), ("p", "Ops")])
 
-    body = upload(alice_client, "policy.docx", docx).json()
+    body = upload(as_alice, "policy.docx", docx).json()
 
     assert body["status"] == "ready"
     sections = list(Chunk.objects.filter(document_id=body["id"]).values_list("section", flat=True))
     assert sections == ["Scope", "Owners"]
 
 
-def test_the_same_file_twice_is_one_document(alice_client: Client) -> None:
-    first = upload(alice_client, "a.md", HANDBOOK.encode())
-    second = upload(alice_client, "copy-of-a.md", HANDBOOK.encode())
+def test_the_same_file_twice_is_one_document(as_alice: Client) -> None:
+    first = upload(as_alice, "a.md", HANDBOOK.encode())
+    second = upload(as_alice, "copy-of-a.md", HANDBOOK.encode())
 
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json()["id"] == first.json()["id"]
@@ -78,41 +78,39 @@ def test_the_same_file_twice_is_one_document(alice_client: Client) -> None:
     assert len(stored_files()) == 1
 
 
-def test_the_same_file_from_two_users_is_two_documents(
-    alice_client: Client, bob_client: Client
-) -> None:
-    a = upload(alice_client, "a.md", HANDBOOK.encode()).json()
-    b = upload(bob_client, "a.md", HANDBOOK.encode()).json()
+def test_the_same_file_from_two_users_is_two_documents(as_alice: Client, as_bob: Client) -> None:
+    a = upload(as_alice, "a.md", HANDBOOK.encode()).json()
+    b = upload(as_bob, "a.md", HANDBOOK.encode()).json()
 
     assert a["id"] != b["id"]
 
 
-def test_documents_are_listed_with_count_limit_and_offset(alice_client: Client) -> None:
+def test_documents_are_listed_with_count_limit_and_offset(as_alice: Client) -> None:
     for n in range(3):
-        upload(alice_client, f"n{n}.txt", f"note number {n}".encode())
+        upload(as_alice, f"n{n}.txt", f"note number {n}".encode())
 
-    page = alice_client.get("/api/documents?limit=2&offset=1").json()
+    page = as_alice.get("/api/documents?limit=2&offset=1").json()
 
     assert page["count"] == 3
     assert [d["title"] for d in page["items"]] == ["n1.txt", "n0.txt"]
 
 
-def test_a_bad_limit_names_the_field(alice_client: Client) -> None:
-    response = alice_client.get("/api/documents?limit=501")
+def test_a_bad_limit_names_the_field(as_alice: Client) -> None:
+    response = as_alice.get("/api/documents?limit=501")
 
     assert response.status_code == 422
     assert "limit" in response.json()["detail"]
 
 
 def test_another_users_document_answers_404(
-    alice_client: Client, bob_client: Client, handbook: dict
+    as_alice: Client, as_bob: Client, handbook: dict
 ) -> None:  # type: ignore[type-arg]
     url = f"/api/documents/{handbook['id']}"
 
-    assert bob_client.get(url).status_code == 404
-    assert bob_client.delete(url).status_code == 404
-    assert bob_client.get("/api/documents").json() == {"items": [], "count": 0}
-    assert alice_client.get(url).status_code == 200
+    assert as_bob.get(url).status_code == 404
+    assert as_bob.delete(url).status_code == 404
+    assert as_bob.get("/api/documents").json() == {"items": [], "count": 0}
+    assert as_alice.get(url).status_code == 200
 
 
 def test_an_admin_key_sees_every_document_and_uploads_as_no_user(
@@ -133,53 +131,53 @@ def test_uploading_needs_a_login(client: Client) -> None:
 
 
 def test_deleting_a_document_removes_its_file_and_chunks(
-    alice_client: Client, handbook: dict, django_capture_on_commit_callbacks
+    as_alice: Client, handbook: dict, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def, type-arg]
     document = Document.objects.get(pk=handbook["id"])
     assert document.path.exists()
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = alice_client.delete(f"/api/documents/{handbook['id']}")
+        response = as_alice.delete(f"/api/documents/{handbook['id']}")
 
     assert response.status_code == 204
     assert not document.path.exists()
     assert Chunk.objects.count() == 0
-    assert alice_client.get(f"/api/documents/{handbook['id']}").status_code == 404
+    assert as_alice.get(f"/api/documents/{handbook['id']}").status_code == 404
 
 
 def test_a_chunk_can_be_opened_by_its_owner_only(
-    alice_client: Client, bob_client: Client, handbook: dict
+    as_alice: Client, as_bob: Client, handbook: dict
 ) -> None:  # type: ignore[type-arg]
     chunk = Chunk.objects.filter(document_id=handbook["id"], section="Parking").get()
     url = f"/api/documents/{handbook['id']}/chunks/{chunk.pk}"
 
-    body = alice_client.get(url).json()
+    body = as_alice.get(url).json()
 
     assert body["page_or_section"] == "Parking"
     assert "underground garage" in body["text"]
-    assert bob_client.get(url).status_code == 404
+    assert as_bob.get(url).status_code == 404
 
 
 def test_a_large_file_is_processed_by_the_worker_task(
-    alice_client: Client, monkeypatch: pytest.MonkeyPatch
+    as_alice: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingestion, "INLINE_MAX_BYTES", 100)
 
-    body = upload(alice_client, "big.md", HANDBOOK.encode()).json()
+    body = upload(as_alice, "big.md", HANDBOOK.encode()).json()
 
     assert body["status"] == "pending"
     assert process_document(body["id"]) == "ready"
-    assert alice_client.get(f"/api/documents/{body['id']}").json()["status"] == "ready"
+    assert as_alice.get(f"/api/documents/{body['id']}").json()["status"] == "ready"
 
 
-def test_a_file_without_text_fails_with_a_reason(alice_client: Client) -> None:
-    body = upload(alice_client, "empty.txt", b"   \n").json()
+def test_a_file_without_text_fails_with_a_reason(as_alice: Client) -> None:
+    body = upload(as_alice, "empty.txt", b"   \n").json()
 
     assert body["status"] == "failed"
     assert body["error"] == "no text found in the file"
 
 
-def test_a_deleted_document_is_skipped_by_the_task(alice_client: Client) -> None:
+def test_a_deleted_document_is_skipped_by_the_task(as_alice: Client) -> None:
     assert process_document(12345) == "deleted"
 
 
@@ -193,55 +191,55 @@ def assert_refused(response, status: int, words: str) -> None:  # type: ignore[n
     assert stored_files() == []
 
 
-def test_an_elf_executable_named_pdf_is_refused(alice_client: Client) -> None:
-    assert_refused(upload(alice_client, "invoice.pdf", ELF_HEADER), 400, "ELF executable")
+def test_an_elf_executable_named_pdf_is_refused(as_alice: Client) -> None:
+    assert_refused(upload(as_alice, "invoice.pdf", ELF_HEADER), 400, "ELF executable")
 
 
-def test_a_windows_executable_named_pdf_is_refused(alice_client: Client) -> None:
-    assert_refused(upload(alice_client, "invoice.pdf", MZ_HEADER), 400, "Windows executable")
+def test_a_windows_executable_named_pdf_is_refused(as_alice: Client) -> None:
+    assert_refused(upload(as_alice, "invoice.pdf", MZ_HEADER), 400, "Windows executable")
 
 
-def test_text_that_is_not_a_pdf_is_refused_as_pdf(alice_client: Client) -> None:
-    assert_refused(upload(alice_client, "x.pdf", b"just text"), 400, "not a PDF")
+def test_text_that_is_not_a_pdf_is_refused_as_pdf(as_alice: Client) -> None:
+    assert_refused(upload(as_alice, "x.pdf", b"just text"), 400, "not a PDF")
 
 
-def test_a_zip_that_is_not_a_docx_is_refused(alice_client: Client) -> None:
+def test_a_zip_that_is_not_a_docx_is_refused(as_alice: Client) -> None:
     import io
     import zipfile
 
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("hello.txt", "hi")
-    assert_refused(upload(alice_client, "x.docx", out.getvalue()), 400, "word/document.xml")
+    assert_refused(upload(as_alice, "x.docx", out.getvalue()), 400, "word/document.xml")
 
 
-def test_a_docx_zip_bomb_is_refused_at_upload(alice_client: Client) -> None:
+def test_a_docx_zip_bomb_is_refused_at_upload(as_alice: Client) -> None:
     bomb = make_zip_bomb_docx(20 * 1024 * 1024)
     assert len(bomb) < 100_000
 
-    assert_refused(upload(alice_client, "bomb.docx", bomb), 400, "zip bomb")
+    assert_refused(upload(as_alice, "bomb.docx", bomb), 400, "zip bomb")
 
 
-def test_a_docx_declaring_a_huge_total_size_is_refused(alice_client: Client) -> None:
+def test_a_docx_declaring_a_huge_total_size_is_refused(as_alice: Client) -> None:
     bomb = make_zip_bomb_docx(110 * 1024 * 1024)
 
-    assert_refused(upload(alice_client, "bomb.docx", bomb), 400, "would expand to")
+    assert_refused(upload(as_alice, "bomb.docx", bomb), 400, "would expand to")
 
 
-def test_an_unsupported_extension_is_refused_with_415(alice_client: Client) -> None:
-    assert_refused(upload(alice_client, "tool.exe", b"text"), 415, "tool.exe")
+def test_an_unsupported_extension_is_refused_with_415(as_alice: Client) -> None:
+    assert_refused(upload(as_alice, "tool.exe", b"text"), 415, "tool.exe")
 
 
-def test_binary_content_in_a_text_file_is_refused(alice_client: Client) -> None:
-    assert_refused(upload(alice_client, "a.txt", b"ab\x00cd"), 400, "NUL")
+def test_binary_content_in_a_text_file_is_refused(as_alice: Client) -> None:
+    assert_refused(upload(as_alice, "a.txt", b"ab\x00cd"), 400, "NUL")
 
 
-def test_text_that_is_not_utf8_is_refused(alice_client: Client) -> None:
-    assert_refused(upload(alice_client, "a.csv", "caf\xe9;1".encode("latin-1")), 400, "UTF-8")
+def test_text_that_is_not_utf8_is_refused(as_alice: Client) -> None:
+    assert_refused(upload(as_alice, "a.csv", "caf\xe9;1".encode("latin-1")), 400, "UTF-8")
 
 
-def test_a_missing_file_field_names_the_field(alice_client: Client) -> None:
-    response = alice_client.post("/api/documents/upload", {"other": "x"})
+def test_a_missing_file_field_names_the_field(as_alice: Client) -> None:
+    response = as_alice.post("/api/documents/upload", {"other": "x"})
 
     assert response.status_code == 422
     assert response.json()["detail"].startswith("file")
@@ -266,12 +264,12 @@ def multipart(filename: str, data: bytes) -> tuple[bytes, str]:
     ["../../etc/passwd", "..\\..\\windows\\system32\\cmd", "/etc/passwd", "..", "../"],
 )
 def test_path_style_names_without_a_supported_extension_are_refused(
-    alice_client: Client, filename: str, tmp_path: Path
+    as_alice: Client, filename: str, tmp_path: Path
 ) -> None:
     outside_before = sorted(p.name for p in tmp_path.parent.iterdir())
     body, content_type = multipart(filename, b"root:x:0:0:root:/root:/bin/bash\n")
 
-    response = alice_client.post("/api/documents/upload", body, content_type=content_type)
+    response = as_alice.post("/api/documents/upload", body, content_type=content_type)
 
     assert 400 <= response.status_code < 500
     assert "file" in response.json()["detail"]
@@ -281,11 +279,11 @@ def test_path_style_names_without_a_supported_extension_are_refused(
 
 
 def test_a_path_style_name_with_an_extension_is_only_a_label(
-    alice_client: Client, tmp_path: Path
+    as_alice: Client, tmp_path: Path
 ) -> None:
     body, content_type = multipart("../../../etc/cron.d/evil.txt", b"harmless words")
 
-    response = alice_client.post("/api/documents/upload", body, content_type=content_type)
+    response = as_alice.post("/api/documents/upload", body, content_type=content_type)
 
     assert response.status_code == 201
     assert response.json()["title"] == "evil.txt"

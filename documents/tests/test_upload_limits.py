@@ -71,11 +71,11 @@ def uploads_files() -> list[Path]:
 
 
 def test_an_oversized_content_length_is_refused_before_any_byte_is_read(
-    alice_client: Client,
+    as_alice: Client,
 ) -> None:
     body = CountingBody(PART_HEAD, settings.UPLOAD_MAX_BYTES + 1024 * 1024)
 
-    response = post_streamed(alice_client, body)
+    response = post_streamed(as_alice, body)
 
     assert response.status_code == 413
     assert "exceeds the limit" in response.json()["detail"]
@@ -84,7 +84,7 @@ def test_an_oversized_content_length_is_refused_before_any_byte_is_read(
 
 
 def test_the_upload_handler_stops_reading_once_the_file_passes_the_limit(
-    alice_client: Client, settings, monkeypatch: pytest.MonkeyPatch
+    as_alice: Client, settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     # A small limit and a generous allowance for the declared length, so the body gets
     # past the up-front check and the streaming handler has to catch it.
@@ -92,7 +92,7 @@ def test_the_upload_handler_stops_reading_once_the_file_passes_the_limit(
     monkeypatch.setattr(uploads, "MULTIPART_OVERHEAD", 50 * 1024 * 1024)
     body = CountingBody(PART_HEAD, 20 * 1024 * 1024)
 
-    response = post_streamed(alice_client, body)
+    response = post_streamed(as_alice, body)
 
     assert response.status_code == 413
     assert body.read_bytes < 400_000  # a few 64 KB reads, not 20 MB
@@ -114,12 +114,12 @@ def test_the_upload_handler_also_guards_admin_key_uploads(
     assert uploads_files() == []
 
 
-def test_a_file_exactly_at_the_limit_is_accepted(alice_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_exactly_at_the_limit_is_accepted(as_alice: Client, settings) -> None:  # type: ignore[no-untyped-def]
     settings.UPLOAD_MAX_BYTES = 5000
     from documents.tests.conftest import upload
 
-    assert upload(alice_client, "fits.txt", b"a" * 5000).status_code == 201
-    assert upload(alice_client, "over.txt", b"a" * 5001).status_code == 413
+    assert upload(as_alice, "fits.txt", b"a" * 5000).status_code == 201
+    assert upload(as_alice, "over.txt", b"a" * 5001).status_code == 413
 
 
 # --- below Django: the ASGI guard --------------------------------------------------
