@@ -32,6 +32,7 @@ def flush(timeout: float = 10.0) -> bool:
 
 
 def spent_usd(key_id: int) -> Decimal:
-    from usage.recording import spent_usd as _spent
+    """What a key's usage rows add up to."""
+    from usage.spend import spent_usd as _spent
 
     return _spent(key_id)

@@ -16,34 +16,17 @@ import logging
 import queue
 import threading
 import time
-from decimal import Decimal
 
 from django.db import DatabaseError, IntegrityError, close_old_connections
 
+from usage import spend
 from usage.models import UsageLog
-from usage.recording import Draft, counted, price_for, row_for
+from usage.recording import Draft, row_for, written
 
 logger = logging.getLogger("switchboard.usage")
 
 FLUSH_SECONDS = 0.2
 BATCH_SIZE = 500
-PRICE_TTL_SECONDS = 60.0
-
-
-class _Prices:
-    """Catalog prices remembered for a minute, so a batch costs one lookup per model."""
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[int | None, str], tuple[float, tuple[Decimal, Decimal] | None]] = {}
-
-    def get(self, provider_id: int | None, model: str) -> tuple[Decimal, Decimal] | None:
-        key = (provider_id, model)
-        now = time.monotonic()
-        hit = self._known.get(key)
-        if hit is None or now - hit[0] > PRICE_TTL_SECONDS:
-            hit = (now, price_for(provider_id, model))
-            self._known[key] = hit
-        return hit[1]
 
 
 class UsageWriter:
@@ -53,7 +36,6 @@ class UsageWriter:
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
-        self._prices = _Prices()
 
     def submit(self, draft: Draft) -> None:
         self._idle.clear()
@@ -85,7 +67,7 @@ class UsageWriter:
 
     def _write(self, batch: list[Draft]) -> None:
         close_old_connections()
-        rows = [row_for(draft, self._prices.get(draft.provider_id, draft.model)) for draft in batch]
+        rows = [row_for(draft, spend.prices.get(draft.provider_id, draft.model)) for draft in batch]
         try:
             UsageLog.objects.bulk_create(rows)
         except IntegrityError:
@@ -93,8 +75,7 @@ class UsageWriter:
         except DatabaseError:
             logger.exception("could not write %d usage records", len(rows))
             return
-        for row in rows:
-            counted(row)
+        written(list(zip(rows, batch, strict=True)))
 
     def _write_one_by_one(self, rows: list[UsageLog]) -> list[UsageLog]:
         """A key or user deleted while its request ran: keep the row, drop the link."""
