@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import JSONField
 from django.utils import timezone
 
+from coordination.querysets import SignallingQuerySet
 from providers.crypto import EncryptedTextField, UndecryptableSecret
 
 
@@ -69,6 +70,8 @@ class Provider(models.Model):
     # Declared last: inside the class body the name shadows the django.db.models module.
     models = JSONField(default=list, blank=True, validators=[validate_models])
 
+    objects = SignallingQuerySet["Provider"].as_manager()
+
     class Meta:
         ordering = ["name"]
 
@@ -124,6 +127,9 @@ class ModelInfo(models.Model):
     is_reasoning = models.BooleanField(default=False)
     is_free = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Prices feed budget reservations (usage.spend): a change moves the signal.
+    objects = SignallingQuerySet["ModelInfo"].as_manager()
 
     class Meta:
         ordering = ["provider__name", "model_id"]

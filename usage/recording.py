@@ -156,8 +156,7 @@ class KeyUse:
 
         for key_id, at in due.items():
             try:
-                # A queryset update: no post_save, so no change signal for a timestamp.
-                ApiKey.objects.filter(pk=key_id).update(last_used_at=at)
+                ApiKey.objects.filter(pk=key_id).update_quietly(last_used_at=at)
             except DatabaseError:
                 logger.warning("could not stamp last_used_at of key %s", key_id)
                 return
