@@ -9,8 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from chat.models import ApiKey
-from config.auth import user_auth
+from config.auth import holds, user_auth
 from usage.models import UsageLog
 from usage.schemas import UsageOut, UsagePage
 from usage.summary import Filters, filtered, summary
@@ -44,12 +43,11 @@ class SummaryQuery(FilterQuery):
 
 
 def visible(request: HttpRequest) -> QuerySet[UsageLog]:
-    """Staff and admin keys see every record; other users see their own."""
+    """Admin keys and holders of usage.view_usagelog see every record; other users see
+    their own."""
+    if holds(request, "usage.view_usagelog"):
+        return UsageLog.objects.all()
     user = getattr(request, "user", None)
-    if isinstance(request.auth, ApiKey):  # only admin-scope keys get past user_auth
-        return UsageLog.objects.all()
-    if user is not None and user.is_staff:
-        return UsageLog.objects.all()
     return UsageLog.objects.filter(user_id=getattr(user, "id", None))
 
 
