@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -62,6 +64,9 @@ OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+# Bearer token for /metrics; without it /metrics takes an admin key or a login holding
+# console.view_monitoring (config.metrics).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- further knobs -----------------------------------------------------------------
 
@@ -92,6 +97,8 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "ninja",  # serves /api/docs assets locally instead of from a CDN
+    "csp",
+    "axes",
     "providers",
     "routing",
     "chat",
@@ -112,6 +119,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out (username, address) pair before any password
+# is checked, on the admin and the console login alike.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -224,7 +241,31 @@ else:
 
 # --- security ----------------------------------------------------------------------
 
+# Login throttling (django-axes): ten failures for one username from one address lock that
+# pair out for AXES_COOLOFF_MINUTES; a success resets the count. Attempts are rows in the
+# database, so every worker process counts the same failures. Behind a proxy, REMOTE_ADDR
+# is the proxy: configure AXES_IPWARE_* (README "Security").
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept, successful logins are not
+AXES_HTTP_RESPONSE_CODE = 429
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Every page Django renders (console, admin, /api/docs) sends this policy: scripts and
+# styles only from our own static files (no inline script anywhere), images also from
+# data:/blob: (pasted attachments), no remote image a model's answer could smuggle in.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
