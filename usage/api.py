@@ -93,6 +93,18 @@ def usage_summary(request: HttpRequest, query: Query[SummaryQuery]) -> dict[str,
     return summary(filtered(visible(request), query.filters()), query.group_by)
 
 
+# A cell a spreadsheet would read as a formula (OWASP "CSV injection"): `=`, `+`, `-`, `@`,
+# tab or carriage return first. Model, route and key names come from clients and upstreams.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Text starting like a formula gets a leading `'`; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(logs: QuerySet[UsageLog]) -> HttpResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -100,7 +112,7 @@ def _csv(logs: QuerySet[UsageLog]) -> HttpResponse:
     writer.writerow(columns)
     for log in logs:
         row = _row(log)
-        writer.writerow([row[column] for column in columns])
+        writer.writerow([spreadsheet_safe(row[column]) for column in columns])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="switchboard-usage.csv"'
     return response
