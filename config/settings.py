@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -21,8 +22,16 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+# Everything this process creates is private: files 0600, folders 0700 (the database and
+# its -wal/-shm, logs, backups, uploads, generated keys), whichever library writes them.
+# collectstatic is the exception: its output is public and, in the image, read by another
+# user than the one who built it.
+if sys.argv[1:2] != ["collectstatic"]:
+    os.umask(0o077)
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if DATA_DIR.stat().st_uid == os.geteuid():
+    DATA_DIR.chmod(0o700)  # also an older install's folder, or a volume made 0755
 
 
 def _generated_secret(name: str, make: Callable[[], str]) -> str:
@@ -151,6 +160,11 @@ TEMPLATES = [
 ]
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite gives -wal and -shm the database file's mode: an older install's 0644 file
+    # is tightened here, before the first connection.
+    _database = Path(str(DATABASES["default"]["NAME"]))
+    if _database.is_file() and _database.stat().st_uid == os.geteuid():
+        _database.chmod(0o600)
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at
     # BEGIN so two writers queue on busy_timeout instead of failing mid-transaction.
     # mmap_size stays unset on purpose (see the providers.W001 check).
