@@ -333,6 +333,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # django-axes says INFO at every start and login; lockouts are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }
 
