@@ -43,7 +43,7 @@ Needs = Callable[[HttpRequest], tuple[str, ...]]
 
 
 def model_permission(model: type[Model], action: str) -> str:
-    """ "providers.change_provider" for (Provider, "change")."""
+    """The permission's full name: (Provider, "change") is providers.change_provider."""
     return f"{model._meta.app_label}.{action}_{model._meta.model_name}"
 
 

@@ -257,8 +257,9 @@ else:
 
 # Login throttling (django-axes): ten failures for one username from one address lock that
 # pair out for AXES_COOLOFF_MINUTES; a success resets the count. Attempts are rows in the
-# database, so every worker process counts the same failures. Behind a proxy, REMOTE_ADDR
-# is the proxy: configure AXES_IPWARE_* (README "Security").
+# database, so every worker process counts the same failures. The address is REMOTE_ADDR,
+# which uvicorn takes from X-Forwarded-For for proxies in FORWARDED_ALLOW_IPS (README
+# "Security").
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

@@ -265,3 +265,18 @@ def test_a_revoked_permission_takes_effect_on_the_next_request(
     assert as_clerk.get("/api/models").status_code == 200
     clerk.user_permissions.clear()
     assert as_clerk.get("/api/models").status_code == 403
+
+
+def test_admin_actions_need_change_permission(
+    as_clerk: Client, clerk: Any, openai: Provider
+) -> None:
+    from chat.models import ApiKey
+
+    ApiKey.issue("app")  # the admin offers actions only on a non-empty list
+    grant(clerk, "providers.view_provider", "chat.view_apikey")
+    providers = as_clerk.get("/admin/providers/provider/")
+    assert providers.status_code == 200 and b"test_connection" not in providers.content
+    assert b'value="revoke"' not in as_clerk.get("/admin/chat/apikey/").content
+    grant(clerk, "providers.change_provider", "chat.change_apikey")
+    assert b"test_connection" in as_clerk.get("/admin/providers/provider/").content
+    assert b'value="revoke"' in as_clerk.get("/admin/chat/apikey/").content
