@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import permission_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -79,7 +80,7 @@ def urlpatterns() -> list[URLPattern]:
     """Mounted before admin/ in config.urls; admin_view requires a staff login, and every
     page needs console.manage_backups (403 without it)."""
 
-    def view(page: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def view(page: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         allowed = permission_required("console.manage_backups", raise_exception=True)(page)
         return admin.site.admin_view(allowed)
 
