@@ -216,10 +216,17 @@ def test_a_limit_over_500_is_refused_naming_it(api) -> None:
     assert "limit" in response.json()["detail"]
 
 
-def test_any_logged_in_user_may_read_the_catalog(alice, synced) -> None:
+def test_reading_the_catalog_needs_view_modelinfo(alice, synced) -> None:
+    from django.contrib.auth.models import Permission
+
     client = Client()  # not the `api` client, which carries the admin key
     client.force_login(alice)
+    refused = client.get("/api/models")
+    assert refused.status_code == 403
+    assert "providers.view_modelinfo" in refused.json()["detail"]
+    alice.user_permissions.add(Permission.objects.get(codename="view_modelinfo"))
     assert client.get("/api/models").status_code == 200
+    assert client.get("/api/chat/models").status_code == 200  # the console's picker
 
 
 def test_only_admins_may_sync_or_price(alice, synced) -> None:
