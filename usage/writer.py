@@ -16,12 +16,15 @@ import logging
 import queue
 import threading
 import time
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db import DatabaseError, IntegrityError, close_old_connections
 
 from usage.models import UsageLog
 from usage.recording import Draft, counted, price_for, row_for
+
+if TYPE_CHECKING:
+    from providers.catalog import Price
 
 logger = logging.getLogger("switchboard.usage")
 
@@ -34,9 +37,9 @@ class _Prices:
     """Catalog prices remembered for a minute, so a batch costs one lookup per model."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[int | None, str], tuple[float, tuple[Decimal, Decimal] | None]] = {}
+        self._known: dict[tuple[int | None, str], tuple[float, Price | None]] = {}
 
-    def get(self, provider_id: int | None, model: str) -> tuple[Decimal, Decimal] | None:
+    def get(self, provider_id: int | None, model: str) -> Price | None:
         key = (provider_id, model)
         now = time.monotonic()
         hit = self._known.get(key)
