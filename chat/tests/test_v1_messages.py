@@ -587,3 +587,29 @@ def test_a_rate_limited_key_gets_a_rate_limit_error(live_gateway, fake_claude) -
         client.messages.create(model=f"anthropic/{MODEL}", max_tokens=8, messages=[USER])
     assert refused.value.body["error"]["type"] == "rate_limit_error"
     assert refused.value.response.headers["retry-after"]
+
+
+def test_cached_tokens_from_an_openai_upstream_are_counted(claude, fake_openai, usage_logs) -> None:  # type: ignore[no-untyped-def]
+    provider("openai", "openai", fake_openai.base_url, model="gpt-4o")
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": 100,
+            "completion_tokens": 2,
+            "total_tokens": 102,
+            "prompt_tokens_details": {"cached_tokens": 64},
+        },
+    }
+    fake_openai.fail(200, body=completion)  # a scripted body, sent with status 200
+
+    message = claude.messages.create(model="openai/gpt-4o", max_tokens=8, messages=[USER])
+
+    assert (message.usage.input_tokens, message.usage.cache_read_input_tokens) == (36, 64)
+    [log] = usage_logs()
+    assert (log.prompt_tokens, log.cache_read_tokens, log.cache_write_tokens) == (100, 64, 0)
