@@ -15,7 +15,7 @@ import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from ninja import Router
 
 from chat import limits
@@ -147,7 +147,7 @@ def error_response(error: GatewayError, rid: str, ctx: CallContext | None = None
 
 
 def _headers(
-    response: HttpResponse, ctx: CallContext, provider: str, model: str, attempts: int
+    response: HttpResponseBase, ctx: CallContext, provider: str, model: str, attempts: int
 ) -> None:
     response["x-request-id"] = ctx.request_id
     response["x-switchboard-provider"] = provider

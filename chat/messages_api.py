@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from ninja import Router
 
 from chat import gateway
@@ -54,7 +54,7 @@ def _parse_messages(raw: bytes) -> dict[str, Any]:
 
 
 @router.post("/messages", auth=None)
-async def messages(request: HttpRequest) -> HttpResponse:
+async def messages(request: HttpRequest) -> HttpResponseBase:
     rid = request_id(request)
     try:
         admitted = await admit(request, source="messages", parse=_parse_messages, x_api_key=True)
@@ -103,7 +103,7 @@ async def _complete(call: Passthrough, ctx: CallContext) -> HttpResponse:
 # --- streaming -------------------------------------------------------------------------
 
 
-async def _stream(call: Passthrough, ctx: CallContext) -> HttpResponse:
+async def _stream(call: Passthrough, ctx: CallContext) -> HttpResponseBase:
     ctx.draft.stream = True
 
     async def attempt(candidate: Candidate, number: int) -> RawStream | Stream:

@@ -167,7 +167,8 @@ def to_chat(body: dict[str, Any], kind: str) -> dict[str, Any]:
     if body.get("tools"):
         chat["tools"] = [_chat_tool(tool, f"tools.{n}") for n, tool in enumerate(body["tools"])]
         chat.update(_chat_tool_choice(body.get("tool_choice")))
-    output = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    config = body.get("output_config")
+    output: dict[str, Any] = config if isinstance(config, dict) else {}
     if effort := EFFORTS.get(output.get("effort") or "") or reasoning_effort(body.get("thinking")):
         chat["reasoning_effort"] = effort
     if isinstance(output.get("format"), dict):
@@ -305,7 +306,7 @@ def _tool_result(block: dict[str, Any], param: str, parts: list[dict[str, Any]])
 
 
 def _image(block: dict[str, Any], param: str) -> dict[str, Any]:
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    source: dict[str, Any] = block["source"] if isinstance(block.get("source"), dict) else {}
     if source.get("type") == "base64" and source.get("data"):
         url = f"data:{source.get('media_type') or 'image/png'};base64,{source['data']}"
     elif source.get("type") == "url" and source.get("url"):
@@ -465,7 +466,7 @@ class EventEncoder:
 
     def _message_start(self) -> bytes:
         self._started = True
-        message = {
+        message: dict[str, Any] = {
             "id": message_id(),
             "type": "message",
             "role": "assistant",
@@ -497,7 +498,7 @@ class EventEncoder:
         number = int(call.get("index") or 0)
         function = call.get("function") or {}
         if number not in self._tools:
-            block = {
+            block: dict[str, Any] = {
                 "id": call.get("id") or f"toolu_{uuid.uuid4().hex[:20]}",
                 "name": function.get("name") or "",
                 "input": {},

@@ -22,7 +22,7 @@ import orjson
 
 from chat import adapters
 from chat.adapters.anthropic import in_stream_error
-from chat.adapters.base import UpstreamError, join_url
+from chat.adapters.base import UpstreamError, event_object, join_url
 from chat.adapters.sse import SSEEvent, SSEParser
 from chat.errors import GatewayError, bad_request
 from chat.gateway import (
@@ -165,22 +165,31 @@ class EventScanner:
             return  # the stream has failed; what a server sends after that counts for nothing
         name = event.event
         if name is None:  # a server that names events only in their data
-            name = str((orjson.loads(event.data) or {}).get("type", ""))
+            name = str(_object(event).get("type", ""))
         if name in ANSWERING:
             self.answering = True
         if name == "message_start":
-            message = orjson.loads(event.data).get("message") or {}
-            self._count(message.get("usage") or {})
+            message = _object(event).get("message")
+            self._count(message.get("usage") if isinstance(message, dict) else None)
         elif name == "message_delta":
-            self._count(orjson.loads(event.data).get("usage") or {})
+            self._count(_object(event).get("usage"))
         elif name == "message_stop":
             self.done = True
         elif name == "error":
-            self.error = _event_error(orjson.loads(event.data))
+            self.error = _event_error(_object(event))
             self.failed_first = not self.answering
 
-    def _count(self, usage: dict[str, Any]) -> None:
-        self.usage.update({k: v for k, v in usage.items() if isinstance(v, int)})
+    def _count(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            self.usage.update({k: v for k, v in usage.items() if isinstance(v, int)})
+
+
+def _object(event: SSEEvent) -> dict[str, Any]:
+    """An event's JSON object; an event that is not one is an upstream failure."""
+    data = event_object(event)
+    if data is None:
+        raise UpstreamError(502, "Upstream sent a malformed stream event", retryable=True)
+    return data
 
 
 def _event_end(data: bytes) -> int:
@@ -293,6 +302,12 @@ async def try_stream(
         if response is not None:
             response.close()
         raise transport_error(exc, candidate.provider.name) from exc
+    except ValueError as exc:  # an event line past the parser's limit
+        if response is not None:
+            response.close()
+        raise UpstreamError(
+            502, f"{candidate.provider.name} sent an unreadable stream.", retryable=True
+        ) from exc
     except BaseException:
         if response is not None:
             response.close()
@@ -335,7 +350,7 @@ class RawStream:
         try:
             async for whole in self._reads:
                 yield whole
-        except (*TRANSPORT_ERRORS, ValueError) as exc:
+        except (*TRANSPORT_ERRORS, ValueError, UpstreamError) as exc:
             self.error = GatewayError(
                 502,
                 f"The connection to {self.provider} broke mid-stream ({type(exc).__name__}).",

@@ -613,3 +613,19 @@ def test_cached_tokens_from_an_openai_upstream_are_counted(claude, fake_openai, 
     assert (message.usage.input_tokens, message.usage.cache_read_input_tokens) == (36, 64)
     [log] = usage_logs()
     assert (log.prompt_tokens, log.cache_read_tokens, log.cache_write_tokens) == (100, 64, 0)
+
+
+def test_a_client_that_leaves_a_passthrough_stream_cancels_the_upstream(
+    http, fake_claude, usage_logs
+) -> None:  # type: ignore[no-untyped-def]
+    provider("anthropic", "anthropic", fake_claude.base_url)
+    fake_claude.stream([f"word{n} " for n in range(50)], delay_between=0.2)
+    body = {"model": f"anthropic/{MODEL}", "max_tokens": 64, "messages": [USER], "stream": True}
+
+    with http.stream("POST", "/v1/messages", json=body) as response:
+        first = next(response.iter_bytes())
+    assert b"content_block_delta" in first
+
+    assert fake_claude.wait_for_disconnect(5)
+    [log] = usage_logs()
+    assert (log.status, log.error_code) == ("cancelled", "client_disconnected")
