@@ -22,6 +22,10 @@ from chat.errors import GatewayError, bad_request
 
 ANTHROPIC_VERSION = "2023-06-01"
 CHARS_PER_TOKEN = 4
+# The signature of a thinking block made from another provider's reasoning text. Only
+# Anthropic can sign; the passthrough leaves such blocks out when a later turn goes to
+# an Anthropic provider, which would refuse them.
+UNSIGNED = "switchboard-unsigned"
 
 # Anthropic's error type for each status it documents; other 5xx are api_error.
 ERROR_TYPES = {
@@ -346,6 +350,25 @@ def _chat_tool_choice(choice: Any) -> dict[str, Any]:
     return params
 
 
+def without_unsigned_thinking(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without thinking blocks of ours (UNSIGNED); an assistant turn left empty
+    goes too (the Messages API merges the turns around it)."""
+    messages = []
+    for message in body["messages"]:
+        content = message.get("content")
+        if isinstance(content, list):
+            kept = [
+                block
+                for block in content
+                if not (block.get("type") == "thinking" and block.get("signature") == UNSIGNED)
+            ]
+            if not kept:
+                continue
+            message = {**message, "content": kept}
+        messages.append(message)
+    return {**body, "messages": messages}
+
+
 def estimate_input_tokens(body: dict[str, Any]) -> int:
     """A rough count of what the request puts in the context (count_tokens for providers
     that cannot count): four characters a token over system, messages and tools."""
@@ -390,7 +413,7 @@ def from_completion(completion: dict[str, Any], model: str) -> dict[str, Any]:
     message = choice.get("message") or {}
     content: list[dict[str, Any]] = []
     if thinking := _reasoning(message):
-        content.append({"type": "thinking", "thinking": thinking, "signature": ""})
+        content.append({"type": "thinking", "thinking": thinking, "signature": UNSIGNED})
     if message.get("content"):
         content.append({"type": "text", "text": message["content"]})
     for call in message.get("tool_calls") or []:
@@ -524,8 +547,12 @@ class EventEncoder:
     def _close(self) -> list[bytes]:
         if self._open is None:
             return []
+        out = []
+        if self._open == "thinking":  # a thinking block ends with its signature, as at Anthropic
+            out.append(self._delta({"type": "signature_delta", "signature": UNSIGNED}))
         self._open = None
-        return [event("content_block_stop", {"type": "content_block_stop", "index": self._index})]
+        stop = {"type": "content_block_stop", "index": self._index}
+        return [*out, event("content_block_stop", stop)]
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         data = {"type": "content_block_delta", "index": self._index, "delta": delta}

@@ -32,7 +32,13 @@ from chat.gateway import (
     transport_error,
 )
 from chat.http import get_session
-from chat.ingress.anthropic_messages import ANTHROPIC_VERSION, error_event, estimate_input_tokens
+from chat.ingress.anthropic_messages import (
+    ANTHROPIC_VERSION,
+    UNSIGNED,
+    error_event,
+    estimate_input_tokens,
+    without_unsigned_thinking,
+)
 from routing.engine import Candidate
 
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -53,6 +59,11 @@ class Passthrough:
     def of(cls, raw: bytes, body: dict[str, Any], headers: Mapping[str, str]) -> Passthrough:
         forwarded = {name: headers[name] for name in FORWARDED_HEADERS if headers.get(name)}
         forwarded.setdefault("anthropic-version", ANTHROPIC_VERSION)
+        if UNSIGNED.encode() in raw:
+            # Reasoning another provider gave an earlier turn (after a failover): Anthropic
+            # would refuse its made-up signature. Only then is the body re-encoded (same
+            # keys, same order).
+            raw = orjson.dumps(without_unsigned_thinking(body))
         return cls(raw, body, forwarded)
 
     def upstream_headers(self, candidate: Candidate) -> dict[str, str]:

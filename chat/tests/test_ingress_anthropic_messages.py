@@ -147,7 +147,8 @@ def test_the_encoder_opens_one_block_per_kind_and_tool_call() -> None:
     seen = events(raw)
     assert [(name, data.get("index")) for name, data in seen] == [
         ("message_start", None),
-        ("content_block_start", 0), ("content_block_delta", 0), ("content_block_stop", 0),
+        ("content_block_start", 0), ("content_block_delta", 0), ("content_block_delta", 0),
+        ("content_block_stop", 0),
         ("content_block_start", 1), ("content_block_delta", 1), ("content_block_stop", 1),
         ("content_block_start", 2), ("content_block_delta", 2), ("content_block_delta", 2),
         ("content_block_stop", 2),
@@ -155,7 +156,8 @@ def test_the_encoder_opens_one_block_per_kind_and_tool_call() -> None:
         ("message_delta", None), ("message_stop", None),
     ]  # fmt: skip
     assert seen[1][1]["content_block"]["type"] == "thinking"
-    assert seen[7][1]["content_block"] == {"type": "tool_use", "id": "c0", "name": "a", "input": {}}
+    assert seen[3][1]["delta"] == {"type": "signature_delta", "signature": dialect.UNSIGNED}
+    assert seen[8][1]["content_block"] == {"type": "tool_use", "id": "c0", "name": "a", "input": {}}
     assert seen[-2][1]["delta"]["stop_reason"] == "tool_use"
     assert seen[-2][1]["usage"] == {
         "input_tokens": 40,

@@ -461,6 +461,40 @@ def test_a_mixed_route_fails_over_from_anthropic_to_openai_before_the_first_byte
     assert Provider.objects.get(name="anthropic").consecutive_failures == 1
 
 
+def test_reasoning_from_a_fallback_is_left_out_when_anthropic_serves_the_next_turn(
+    claude, fake_claude, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    """Only Anthropic can sign thinking: a block made from another provider's reasoning
+    would get the session's next turn refused by Anthropic."""
+    first = provider("anthropic", "anthropic", fake_claude.base_url)
+    route("claude", first, provider("openai", "openai", fake_openai.base_url, model="gpt-4o"))
+    fake_claude.fail(503)
+    reasoning = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+                 "choices": [{"index": 0, "delta": {"reasoning_content": "Adding up."},
+                              "finish_reason": None}]}  # fmt: skip
+    fake_openai.stream([reasoning, "Four."])
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    with claude.messages.stream(
+        model="claude", max_tokens=2048, thinking=thinking, messages=[USER]
+    ) as stream:
+        answer = stream.get_final_message()
+    assert [block.type for block in answer.content] == ["thinking", "text"]
+    history = [
+        USER,
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in answer.content]},
+        {"role": "user", "content": "Sure?"},
+    ]
+
+    second = claude.messages.create(
+        model="claude", max_tokens=2048, thinking=thinking, messages=history
+    )
+
+    assert second.content[0].text == "Hello from the fake upstream."  # Anthropic took it
+    sent = fake_claude.requests[1]["json"]
+    assert sent["messages"][1]["content"] == [{"type": "text", "text": "Four."}]
+    assert sent["thinking"] == thinking and sent["model"] == MODEL
+
+
 def test_an_overloaded_error_event_before_the_answer_also_fails_over(
     claude, fake_claude, fake_openai
 ) -> None:  # type: ignore[no-untyped-def]
