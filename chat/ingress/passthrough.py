@@ -203,9 +203,14 @@ def _object(event: SSEEvent) -> dict[str, Any]:
     return data
 
 
-def _event_end(data: bytes) -> int:
+def event_end(data: bytes) -> int:
     """Where the last complete event in `data` ends (0: none yet)."""
-    return max(data.rfind(b"\n\n") + 2, data.rfind(b"\r\n\r\n") + 4, data.rfind(b"\r\r") + 2, 0)
+    ends = [0]
+    for separator in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+        found = data.rfind(separator)
+        if found >= 0:
+            ends.append(found + len(separator))
+    return max(ends)
 
 
 async def _whole_events(
@@ -216,7 +221,7 @@ async def _whole_events(
     tail = b""
     async for data in response.content.iter_any():
         data = tail + data
-        end = _event_end(data)
+        end = event_end(data)
         if not end:
             tail = data
             continue
@@ -225,8 +230,9 @@ async def _whole_events(
         yield whole
         if scanner.done or scanner.error:
             return
-    if tail.strip():
-        scanner.feed(tail + b"\n\n")
+    if tail.strip():  # a last event the server did not end with a blank line
+        tail += b"\n\n"
+        scanner.feed(tail)
         yield tail
 
 

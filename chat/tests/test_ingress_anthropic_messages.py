@@ -12,7 +12,7 @@ import pytest
 from chat.adapters.base import UpstreamError
 from chat.errors import GatewayError
 from chat.ingress import anthropic_messages as dialect
-from chat.ingress.passthrough import EventScanner, with_model
+from chat.ingress.passthrough import EventScanner, event_end, with_model
 from providers.catalog import Price, parse_entry
 from usage.recording import Draft, cost_of
 
@@ -189,6 +189,20 @@ def test_with_model_changes_only_the_top_level_model_value() -> None:
     assert with_model(raw, "claude-\u00e9") == raw.replace(
         b'"model" : "b"', b'"model" : "claude-\\u00e9"'
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "end"),
+    [
+        (b"event: ping\ndata: {}", 0),
+        (b"event: ping\ndata: {}\n", 0),
+        (b"event: a\ndata: {}\n\nevent: b\nda", len(b"event: a\ndata: {}\n\n")),
+        (b"event: a\r\ndata: {}\r\n\r\n", len(b"event: a\r\ndata: {}\r\n\r\n")),
+        (b"event: a\rdata: {}\r\r", len(b"event: a\rdata: {}\r\r")),
+    ],
+)
+def test_relayed_bytes_are_cut_only_after_a_whole_event(data: bytes, end: int) -> None:
+    assert event_end(data) == end
 
 
 def test_the_scanner_reads_usage_and_a_late_error() -> None:

@@ -538,6 +538,28 @@ def test_a_mid_stream_cut_ends_in_one_error_event(http, request, usage_logs, ups
     assert log.error_code in ("upstream_stream_error", "upstream_stream_incomplete")
 
 
+def test_a_cut_inside_an_event_never_sends_half_of_it(http, fake_claude) -> None:  # type: ignore[no-untyped-def]
+    provider("up", "anthropic", fake_claude.base_url)
+    delta = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": "Hi"},
+    }
+    whole = f"event: content_block_delta\ndata: {json.dumps(delta)}\n\n".encode()
+    # The first event whole, then half of the next one, then the connection drops.
+    fake_claude.stream([whole, whole[:30]], cut_after=2, delay_between=0.05)
+
+    response = http.post(
+        "/v1/messages",
+        json={"model": f"up/{MODEL}", "max_tokens": 64, "messages": [USER], "stream": True},
+    )
+
+    assert whole in response.content
+    assert whole[:30] + b"event: error" not in response.content
+    names = [name for name, _ in events_of(response.text)]  # every event parses
+    assert names[-1] == "error" and names.count("content_block_delta") == 1
+
+
 def test_the_sdk_raises_on_the_error_event(claude, fake_claude) -> None:  # type: ignore[no-untyped-def]
     provider("up", "anthropic", fake_claude.base_url)
     fake_claude.think("Half a thought.", "never sent", cut_after_thinking=True)
