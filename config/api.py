@@ -153,8 +153,10 @@ def _add_routers() -> None:
     api.add_router("/", console_router)
 
     from chat.api import router as openai_router
+    from chat.messages_api import router as messages_router
 
     v1.add_router("/", openai_router)
+    v1.add_router("/", messages_router)
 
 
 _add_routers()

@@ -131,11 +131,21 @@ def sync_models(request: HttpRequest) -> dict[str, Any]:
     return catalog.sync_catalog().as_dict()
 
 
+# Fields a PATCH may clear with null (unknown again).
+NULLABLE = (
+    "prompt_price",
+    "completion_price",
+    "cache_read_price",
+    "cache_write_price",
+    "context_length",
+)
+
+
 @catalog_router.patch("/{int:model_pk}", response=ModelInfoOut)
 def update_model(request: HttpRequest, model_pk: int, payload: ModelInfoPatch) -> ModelInfo:
     row = get_object_or_404(ModelInfo.objects.select_related("provider"), pk=model_pk)
     for field, value in payload.dict(exclude_unset=True).items():
-        if value is not None or field in ("prompt_price", "completion_price", "context_length"):
+        if value is not None or field in NULLABLE:
             setattr(row, field, value)
     row.full_clean()
     row.save()

@@ -143,6 +143,18 @@ class ModelInfo(models.Model):
         blank=True,
         help_text="USD per completion token",
     )
+    # Prompt-cache prices (OpenRouter's input_cache_read / input_cache_write); null means
+    # unknown, and cached tokens are then priced as ordinary prompt tokens.
+    cache_read_price = models.DecimalField(
+        max_digits=20, decimal_places=12, null=True, blank=True, help_text="USD per cached token"
+    )
+    cache_write_price = models.DecimalField(
+        max_digits=20,
+        decimal_places=12,
+        null=True,
+        blank=True,
+        help_text="USD per token written to the prompt cache",
+    )
     supports_vision = models.BooleanField(default=False)
     is_reasoning = models.BooleanField(default=False)
     is_free = models.BooleanField(default=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.db.models import Sum
@@ -22,11 +23,12 @@ from coordination.counters import Reservation
 from usage.models import UsageLog
 from usage.recording import Draft, price_for
 
+if TYPE_CHECKING:
+    from providers.catalog import Price
+
 NANO = Decimal(1_000_000_000)
 SPEND_TTL_SECONDS = 7 * 86_400
 PRICE_TTL_SECONDS = 60.0
-
-Price = tuple[Decimal, Decimal]
 
 
 def nano(usd: Decimal) -> int:
@@ -94,7 +96,7 @@ async def aexpected_cost(
     for provider_id, model in offers:
         price = await prices.aget(provider_id, model)
         if price is not None:
-            worst = max(worst, price[0] * prompt_tokens + price[1] * output_tokens)
+            worst = max(worst, price.prompt * prompt_tokens + price.completion * output_tokens)
     return worst
 
 
