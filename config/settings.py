@@ -62,6 +62,9 @@ OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+# Where provider URLs may point (providers/url_policy.py); checked by providers.E002.
+PROVIDER_URL_POLICY = env.str("PROVIDER_URL_POLICY", default="default").strip().lower()
+PROVIDER_URL_ALLOW: list[str] = env.list("PROVIDER_URL_ALLOW", default=[])
 
 # --- further knobs -----------------------------------------------------------------
 

@@ -150,14 +150,14 @@ async def answer(request: HttpRequest, question: qa.Question) -> dict[str, Any]:
     try:
         return await qa.answer(question, call_context(request))
     except GatewayError as exc:
-        raise HttpError(exc.status, exc.message) from exc
+        raise qa.http_error(exc) from None
 
 
 async def answer_stream(request: HttpRequest, question: qa.Question) -> StreamingHttpResponse:
     try:
         stream = await qa.open_answer_stream(question, call_context(request))
     except GatewayError as exc:
-        raise HttpError(exc.status, exc.message) from exc
+        raise qa.http_error(exc) from None
     response = StreamingHttpResponse(qa.relay(question, stream), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

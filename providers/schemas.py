@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from ninja import Schema
 from pydantic import Field, StringConstraints, field_validator
 
+from providers import url_policy
 from providers.models import Kind
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -19,6 +20,10 @@ def _check_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
+    try:
+        url_policy.check_url(value)
+    except url_policy.URLRefused as exc:
+        raise ValueError(str(exc)) from None
     return value
 
 
