@@ -37,11 +37,10 @@ def refuse_redirect(response: aiohttp.ClientResponse, provider: str) -> None:
         )
 
 
-async def read_capped(
-    response: aiohttp.ClientResponse, provider: str, limit: int = MAX_UPSTREAM_BODY_BYTES
-) -> bytes:
-    """The whole body, or a retryable UpstreamError once it passes `limit` bytes (the
-    connection is dropped rather than drained)."""
+async def read_capped(response: aiohttp.ClientResponse, provider: str) -> bytes:
+    """The whole body, or a retryable UpstreamError once it passes MAX_UPSTREAM_BODY_BYTES
+    (the connection is dropped rather than drained)."""
+    limit = MAX_UPSTREAM_BODY_BYTES
     declared = response.content_length
     if declared is not None and declared > limit:
         raise _too_large(provider, limit)

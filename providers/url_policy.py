@@ -168,11 +168,18 @@ class PolicyTransport(httpx.AsyncBaseTransport):
             )
         except OSError as exc:
             raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from exc
-        addresses = [str(info[4][0]) for info in infos]
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         check_addresses(host, addresses)
-        request.url = request.url.copy_with(host=addresses[0])
+        original, failure = request.url, None
         request.extensions = {**request.extensions, "sni_hostname": host}
-        return await self._inner.handle_async_request(request)
+        for address in addresses:  # each checked; the next when one does not connect
+            request.url = original.copy_with(host=address)
+            try:
+                return await self._inner.handle_async_request(request)
+            except httpx.ConnectError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
 
     async def aclose(self) -> None:
         await self._inner.aclose()
