@@ -78,7 +78,7 @@ def owned_document(request: HttpRequest, document_id: int) -> Document:
 
 class Page(Schema):
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=1_000_000_000)
     status: DocumentStatus | None = None
 
 

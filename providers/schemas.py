@@ -127,7 +127,7 @@ class ModelInfoPatch(Schema):
     prompt_price: Price | None = None
     completion_price: Price | None = None
     name: str | None = Field(default=None, max_length=200)
-    context_length: int | None = Field(default=None, gt=0)
+    context_length: int | None = Field(default=None, gt=0, le=2**31 - 1)
     supports_vision: bool | None = None
     is_reasoning: bool | None = None
 
@@ -139,7 +139,7 @@ class ModelFilters(Schema):
     vision: bool | None = None
     reasoning: bool | None = None
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
 class ModelPage(Schema):

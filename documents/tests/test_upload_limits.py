@@ -16,9 +16,9 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.test import Client
 
+from config.body_limits import limit_body as guard_upload_size
 from documents import uploads
 from documents.models import Document
-from config.body_limits import limit_body as guard_upload_size
 
 pytestmark = pytest.mark.django_db
 
