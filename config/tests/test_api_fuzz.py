@@ -32,7 +32,7 @@ OPERATIONS = [
 def test_no_input_is_a_server_error(operation: Any, admin_key: str) -> None:
     @given(case=operation.as_strategy())
     @hypothesis_settings(
-        max_examples=6, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+        max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
     )
     def no_server_error(case: Any) -> None:
         response = case.call(headers={"Authorization": f"Bearer {admin_key}"})
