@@ -87,13 +87,12 @@ class PolicyResolver(AbstractResolver):
 async def refuse_literal_hosts(
     request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
 ) -> aiohttp.ClientResponse:
-    """IP literals never reach the resolver: judge them here (a cached verdict per host)."""
-    host = request.url.raw_host or ""
-    if url_policy.parse_ip(host) is not None:
-        try:
-            url_policy.check_host(host)
-        except url_policy.URLRefused as exc:
-            raise aiohttp.ClientConnectorError(request.connection_key, exc) from exc
+    """IP literals never reach the resolver: judge every host here too (a verdict cached
+    per host and settings, so this costs a dictionary lookup per request)."""
+    try:
+        url_policy.check_host(request.url.raw_host or "")
+    except url_policy.URLRefused as exc:
+        raise aiohttp.ClientConnectorError(request.connection_key, exc) from exc
     return await handler(request)
 
 
