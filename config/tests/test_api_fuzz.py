@@ -27,6 +27,21 @@ OPERATIONS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _test_connection_kept() -> Any:
+    """Calls go straight to the WSGI app, whose request signals would close the test's
+    database connection (inside a test transaction); Django's own test client detaches
+    the same receiver."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
 def test_no_input_is_a_server_error(operation: Any, admin_key: str) -> None:
