@@ -172,3 +172,23 @@ def usage_logs():  # type: ignore[no-untyped-def]
             time.sleep(0.02)
 
     return wait
+
+
+@pytest.fixture
+def read_logs():  # type: ignore[no-untyped-def]
+    """A function returning what the product's log file received since the test started
+    (the lines as written: JSON, after redaction)."""
+    from config.logging import log_file_path
+
+    path = log_file_path()
+    assert path is not None, "no log file handler is configured"
+    start = path.stat().st_size if path.exists() else 0
+
+    def read() -> str:
+        if not path.exists():
+            return ""
+        with path.open("rb") as handle:
+            handle.seek(start)
+            return handle.read().decode("utf-8", errors="replace")
+
+    return read

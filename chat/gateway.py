@@ -25,10 +25,12 @@ import routing
 import usage
 from chat import adapters
 from chat.adapters.base import UpstreamError
-from chat.adapters.sse import SSEParser
+from chat.adapters.sse import EventTooLarge, SSEParser
 from chat.errors import GatewayError
 from chat.http import get_session
+from chat.outbound import policy_refusal, read_capped, refuse_redirect, scrubbed
 from config import metrics, tracing
+from routing import snapshot as routing_snapshot
 from routing.engine import Candidate, RoutingError
 from usage.recording import Draft
 
@@ -146,6 +148,9 @@ class Completion:
 def _transport_error(exc: BaseException, provider: str) -> UpstreamError:
     """A failure below HTTP (no status): connect errors and timeouts are worth the next
     candidate."""
+    refused = policy_refusal(exc, provider)
+    if refused is not None:
+        return refused
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return UpstreamError.unreachable(f"could not connect to {provider}")
     if isinstance(exc, asyncio.TimeoutError):
@@ -169,6 +174,12 @@ def _client_error(error: UpstreamError) -> GatewayError:
             type="upstream_error",
         )
     return error
+
+
+async def _scrubbed(error: UpstreamError) -> UpstreamError:
+    """Upstream text scrubbed of every configured provider key before anyone sees it."""
+    current = await routing_snapshot.acurrent()
+    return scrubbed(error, tuple(p.api_key for p in current.providers.values() if p.api_key))
 
 
 # --- passive health: real traffic is a health signal ----------------------------------
@@ -371,9 +382,10 @@ async def _try_complete(body: dict[str, Any], candidate: Candidate) -> dict[str,
     adapter, request = _upstream_request(candidate, body, stream=False)
     try:
         async with get_session().post(
-            request.url, json=request.json, headers=request.headers
+            request.url, json=request.json, headers=request.headers, allow_redirects=False
         ) as response:
-            content = await response.read()
+            refuse_redirect(response, candidate.provider.name)
+            content = await read_capped(response, candidate.provider.name)
     except TRANSPORT_ERRORS as exc:
         raise _transport_error(exc, candidate.provider.name) from exc
     if response.status >= 400:
@@ -409,7 +421,7 @@ async def _run_attempts(
             try:
                 result = await attempt_once(candidate, attempt)
             except UpstreamError as error:
-                failure = error
+                failure = await _scrubbed(error)
                 tracing.set_outcome(span, failure.code)
             else:
                 tracing.set_outcome(span, "ok")
@@ -501,7 +513,9 @@ class Stream:
                 yield batch
         except (*TRANSPORT_ERRORS, UpstreamError) as exc:
             self.error = self._mid_stream_error(exc)
-            raise self.error from exc
+            if isinstance(self.error, UpstreamError):
+                await _scrubbed(self.error)
+            raise self.error from None  # the cause may quote the upstream unscrubbed
         if not self._translator.done:
             self.error = GatewayError(
                 502,
@@ -549,7 +563,13 @@ async def _events(
     """OpenAI chunks per network read of the upstream body."""
     parser = SSEParser()
     async for raw in response.content.iter_any():
-        chunks = [chunk for event in parser.feed(raw) for chunk in translator.feed(event)]
+        try:
+            events = parser.feed(raw)
+        except EventTooLarge as exc:
+            raise UpstreamError(
+                502, str(exc), code="upstream_event_too_large", retryable=True
+            ) from exc
+        chunks = [chunk for event in events for chunk in translator.feed(event)]
         if chunks:
             yield chunks
         if translator.done:
@@ -592,9 +612,12 @@ async def _try_stream(
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     response: aiohttp.ClientResponse | None = None
     try:
-        response = await get_session().post(request.url, json=request.json, headers=request.headers)
+        response = await get_session().post(
+            request.url, json=request.json, headers=request.headers, allow_redirects=False
+        )
+        refuse_redirect(response, candidate.provider.name)
         if response.status >= 400:
-            content = await response.read()
+            content = await read_capped(response, candidate.provider.name)
             raise adapter.classify_error(response.status, content, response.headers)
         translator = adapter.stream_translator(model=candidate.model, include_usage=include_usage)
         chunks = _events(response, translator)

@@ -16,11 +16,16 @@ all call), through the started generator `_close_with_loop` leaves behind.
 from __future__ import annotations
 
 import asyncio
+import socket
 import weakref
 from collections.abc import AsyncIterator
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from django.conf import settings
+
+from providers import url_policy
 
 MAX_CONNECTIONS = 1000
 KEEPALIVE_SECONDS = 30
@@ -47,13 +52,48 @@ def get_session() -> aiohttp.ClientSession:
     if entry is None or entry[0].closed:
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS
+                limit=MAX_CONNECTIONS,
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                resolver=PolicyResolver(),
             ),
             timeout=timeout(),
+            middlewares=(refuse_literal_hosts,),
         )
         _sessions[loop] = (session, _close_with_loop(loop, session))
         return session
     return entry[0]
+
+
+class PolicyResolver(AbstractResolver):
+    """The default resolver, with every address a name resolves to checked against
+    PROVIDER_URL_POLICY (DNS rebinding included: aiohttp's DNS cache holds only answers
+    that passed). A refusal is an OSError, which aiohttp reports as a connection error."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        url_policy.check_host(host)
+        results = await self._inner.resolve(host, port, family)
+        url_policy.check_addresses(host, [result["host"] for result in results])
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def refuse_literal_hosts(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """IP literals never reach the resolver: judge every host here too (a verdict cached
+    per host and settings, so this costs a dictionary lookup per request)."""
+    try:
+        url_policy.check_host(request.url.raw_host or "")
+    except url_policy.URLRefused as exc:
+        raise aiohttp.ClientConnectorError(request.connection_key, exc) from exc
+    return await handler(request)
 
 
 def _close_with_loop(

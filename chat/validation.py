@@ -72,11 +72,37 @@ def _messages(messages: Any) -> None:
         _content(message.get("content"), f"{where}.content", role)
 
 
+# Deeper JSON than any real request needs; past it encoders and validators recurse into
+# RecursionError (a 500) instead of answering.
+MAX_JSON_DEPTH = 100
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays/objects nest more than `limit` levels. Walks containers only, one
+    level at a time (no recursion), so a long conversation costs little."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        children: list[Any] = []
+        for item in level:
+            values = item.values() if isinstance(item, dict) else item
+            children.extend(child for child in values if isinstance(child, dict | list))
+        level = children
+    return False
+
+
 def parse_chat_request(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}.") from exc
+    except RecursionError:
+        body = None  # nested past what the parser can follow: refused just below
+    if body is None or too_deep(body):
+        raise bad_request(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     model = body.get("model")

@@ -9,11 +9,14 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from chat.errors import GatewayError, bad_request
+from chat.validation import MAX_JSON_DEPTH, too_deep
 from config.auth import operator_auth
 
 logger = logging.getLogger("switchboard.api")
@@ -31,12 +34,24 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, list[
     return f"{first['field']}: {first['message']}", details
 
 
+class BoundedParser(Parser):
+    """JSON bodies nested past MAX_JSON_DEPTH are a 400 (ninja's "Cannot parse request
+    body"), not a RecursionError somewhere later."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = super().parse_body(request)
+        if too_deep(data):
+            raise ValueError(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+        return data
+
+
 api = NinjaAPI(
     title="Switchboard management API",
     version="1",
     urls_namespace="api",
     auth=operator_auth,  # routers and operations name their own permissions
     docs_url="/docs",
+    parser=BoundedParser(),
 )
 
 
@@ -76,6 +91,16 @@ def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpRe
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return api.create_response(request, {"detail": exc.message}, status=exc.status_code)
+
+
+@api.exception_handler(OverflowError)
+@api.exception_handler(DataError)
+def on_out_of_range(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A number or text the schema let through that the database cannot store (SQLite's
+    64-bit integers, PostgreSQL's column types): the client's input, so a 400."""
+    logger.info("value out of range in %s %s: %s", request.method, request.path, exc)
+    message = "body: a number is out of range or a text is too long for its field."
+    return api.create_response(request, {"detail": message}, status=400)
 
 
 @api.exception_handler(Exception)

@@ -16,13 +16,15 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from chat.key_gate import guard_keys  # noqa: E402
+from config.body_limits import limit_body, send_refusal  # noqa: E402
 from config.gateway_handler import GatewayHandler, is_gateway_path  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
-from documents.uploads import guard_upload_size  # noqa: E402
 
-gateway_asgi = GatewayHandler()
-# Upload size limit before Django buffers the body (see documents/uploads.py).
-django_http = guard_upload_size(django_asgi)
+# Bodies are bounded before anything reads them (config/body_limits.py); on /v1 the key is
+# checked from the headers first, so an unauthenticated client cannot make us read one.
+gateway_asgi = guard_keys(limit_body(GatewayHandler()), send_refusal)
+django_http = limit_body(django_asgi)
 
 
 async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:

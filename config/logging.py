@@ -7,55 +7,22 @@ import json
 import logging
 import logging.handlers
 import os
-import re
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import redaction
+from redaction import register_secret  # noqa: F401  (re-exported: older imports)
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 REDACTED = "[REDACTED]"
 
-# Key shapes the project handles: OpenAI/OpenRouter/Anthropic/our gateway keys (sk-...),
-# Google keys (AIza...), bearer tokens, and key-ish fields in JSON, headers or query strings.
-_PATTERNS = [
-    # sk-proj-..., sk-ant-api03-..., sk-or-v1-..., our sk-sb-...
-    re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]+"),
-    # `name: value`, `name=value`, JSON (also JSON inside a JSON string, hence `\\?`)
-    # and header tuples `('x-api-key', 'value')`.
-    re.compile(
-        r"(?i)(\\?[\"']?(?:api[_-]?key|x-api-key|x-goog-api-key|authorization|password|secret)"
-        r"\\?[\"']?(?:\s*[:=]\s*|,\s*(?=\\?[\"']))\\?[\"']?)([^\"'\\\s,}&)]+)"
-    ),
-    # Keys in query strings (Gemini accepts ?key=).
-    re.compile(r"(?i)([?&](?:key|api_key|token|access_token)=)([^&\s\"'#]+)"),
-]
-
-_known_secrets: set[str] = set()
-_known_lock = threading.Lock()
-_MAX_KNOWN = 10_000
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret seen in this process (a decrypted provider key) so that any
-    log line carrying it is redacted even when its shape matches no pattern."""
-    if not value or len(value) < 6:
-        return
-    with _known_lock:
-        if len(_known_secrets) < _MAX_KNOWN:
-            _known_secrets.add(value)
-
 
 def redact(text: str) -> str:
-    for secret in sorted(_known_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) + REDACTED) if m.lastindex else REDACTED, text)
-    return text
+    """A log line's text with every known secret and key-like pattern replaced
+    (redaction holds the patterns and the process's registry of decrypted keys)."""
+    return redaction.redact(text, marker=REDACTED)
 
 
 class RequestIdFilter(logging.Filter):

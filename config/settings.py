@@ -74,6 +74,9 @@ OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+# Where provider URLs may point (providers/url_policy.py); checked by providers.E002.
+PROVIDER_URL_POLICY = env.str("PROVIDER_URL_POLICY", default="default").strip().lower()
+PROVIDER_URL_ALLOW: list[str] = env.list("PROVIDER_URL_ALLOW", default=[])
 # Bearer token for /metrics; without it /metrics takes an admin key or a login holding
 # console.view_monitoring (config.metrics).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -56,7 +56,7 @@ def api_health(request: HttpRequest) -> Status[dict[str, Any]]:
 
 class Paging(Schema):
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=1_000_000_000)
 
 
 # --- profiles ------------------------------------------------------------------------
@@ -185,7 +185,9 @@ def clone_session(request: HttpRequest, session_id: str) -> Status[Session]:
 
 
 class MessagePaging(Paging):
-    before: int | None = Field(None, description="only messages older than this id")
+    before: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="only messages older than this id"
+    )
     newest: bool = Field(False, description="the last `limit` messages")
 
 

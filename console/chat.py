@@ -24,6 +24,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
+from chat import outbound
 from chat.errors import GatewayError
 from chat.gateway import CallContext, open_stream
 from console.models import Message, MessageStatus, Profile, Role, Session, SessionType
@@ -244,8 +245,9 @@ def usage_event(message: Message) -> str:
 
 
 def error_event(exc: GatewayError, turn: Turn, message: Message | None = None) -> str:
+    outbound.log_for_operator(exc, "console chat")
     data: dict[str, Any] = {
-        "message": exc.message,
+        "message": outbound.plain_message(exc),
         "code": exc.code,
         "status": exc.status,
         "prompt_message_id": turn.prompt.id,
@@ -293,7 +295,7 @@ async def relay_chunks(stream: Any, answer: Answer) -> AsyncIterator[str]:
     except GatewayError as exc:
         await stream.aclose()
         answer.usage = stream.usage
-        message = await sync_to_async(answer.save)(MessageStatus.ERROR, exc.message)
+        message = await sync_to_async(answer.save)(MessageStatus.ERROR, outbound.plain_message(exc))
         yield error_event(exc, answer.turn, message)
         return
     await stream.aclose()

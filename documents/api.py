@@ -78,7 +78,7 @@ def owned_document(request: HttpRequest, document_id: int) -> Document:
 
 class Page(Schema):
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=1_000_000_000)
     status: DocumentStatus | None = None
 
 
@@ -150,14 +150,14 @@ async def answer(request: HttpRequest, question: qa.Question) -> dict[str, Any]:
     try:
         return await qa.answer(question, call_context(request))
     except GatewayError as exc:
-        raise HttpError(exc.status, exc.message) from exc
+        raise qa.http_error(exc) from None
 
 
 async def answer_stream(request: HttpRequest, question: qa.Question) -> StreamingHttpResponse:
     try:
         stream = await qa.open_answer_stream(question, call_context(request))
     except GatewayError as exc:
-        raise HttpError(exc.status, exc.message) from exc
+        raise qa.http_error(exc) from None
     response = StreamingHttpResponse(qa.relay(question, stream), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

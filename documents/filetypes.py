@@ -70,11 +70,19 @@ def kind_of(extension: str) -> str:
     return "text"
 
 
+LABEL_MAX = 200  # Document.title's length
+
+
 def clean_label(client_name: str) -> str:
     """The client's filename reduced to a display label: the last path part, printable."""
     last = client_name.replace("\\", "/").split("/")[-1]
     printable = "".join(ch for ch in last if ch.isprintable()).strip()
-    return printable[:200]
+    if len(printable) <= LABEL_MAX:
+        return printable
+    # A very long name keeps its extension, which decides how the file is read.
+    suffix = PurePosixPath(printable).suffix
+    suffix = suffix if len(suffix) <= 16 else ""
+    return printable[: LABEL_MAX - len(suffix)] + suffix
 
 
 def extension_of(label: str) -> str:

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
+from ninja.errors import HttpError
 
+from chat import outbound
 from chat.gateway import CallContext, GatewayError, Stream, complete, open_stream
 from documents.retrieval import Hit, query_terms, search
 
@@ -127,6 +129,12 @@ async def answer(question: Question, ctx: CallContext) -> dict[str, Any]:
     }
 
 
+def http_error(exc: GatewayError) -> HttpError:
+    """A failed answer for the console: the code's plain message; the detail to the log."""
+    outbound.log_for_operator(exc, "documents question")
+    return HttpError(exc.status, outbound.plain_message(exc))
+
+
 def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -146,7 +154,8 @@ async def relay(question: Question, stream: Stream | None) -> AsyncIterator[str]
                 parts.append(delta)
                 yield sse("token", {"text": delta})
     except GatewayError as exc:
-        yield sse("error", {"message": exc.message, "code": exc.code})
+        outbound.log_for_operator(exc, "documents question")
+        yield sse("error", {"message": outbound.plain_message(exc), "code": exc.code})
         return
     finally:
         await stream.aclose()

@@ -1,9 +1,10 @@
 """Receiving an upload: the size limit holds while bytes arrive, not after.
 
 Three layers, each cheap:
-- `guard_upload_size` (ASGI): Django's ASGI handler buffers the whole body before any
+- config.body_limits (ASGI): Django's ASGI handler buffers the whole body before any
   view runs, so under uvicorn/daphne the limit must act below Django. It answers 413 on
-  an oversized Content-Length without reading, and stops a chunked body at the limit.
+  an oversized Content-Length without reading, and stops a chunked body at the limit
+  (UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD on UPLOAD_PATH).
 - `install_upload_limit` (request): refuses an oversized CONTENT_LENGTH up front and
   swaps in `StoringUploadHandler` before anything (the CSRF check included) parses the
   multipart body.
@@ -14,9 +15,7 @@ Three layers, each cheap:
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,6 @@ UPLOAD_PATH = "/api/documents/upload"
 # Room for the multipart boundary and part headers around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
 HEAD_BYTES = 8192
-
-Scope = dict[str, Any]
-Message = Mapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class UploadTooLarge(HttpError):
@@ -146,68 +139,3 @@ def received_file(request: HttpRequest) -> IncomingFile:
     if not isinstance(uploaded, IncomingFile):
         raise HttpError(400, "file: the upload could not be received; try again.")
     return uploaded
-
-
-def guard_upload_size(app: AsgiApp) -> AsgiApp:
-    """ASGI middleware: 413 for upload bodies over the limit, before Django buffers them."""
-
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") != UPLOAD_PATH:
-            await app(scope, receive, send)
-            return
-        limit = settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD
-        declared = _declared_length(scope)
-        if declared is not None and declared > limit:
-            await _send_too_large(send)
-            return
-        await app(scope, _counting(receive, send, limit), send)
-
-    return guarded
-
-
-def _declared_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-def _counting(receive: Receive, send: Send, limit: int) -> Receive:
-    """A receive that answers 413 itself once the body passes `limit`, then tells Django
-    the client went away (Django's handler returns quietly on RequestAborted)."""
-    seen = 0
-    refused = False
-
-    async def counted() -> Message:
-        nonlocal seen, refused
-        if refused:
-            return {"type": "http.disconnect"}
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                refused = True
-                await _send_too_large(send)
-                return {"type": "http.disconnect"}
-        return message
-
-    return counted
-
-
-async def _send_too_large(send: Send) -> None:
-    body = json.dumps({"detail": too_large_message()}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -86,7 +86,7 @@ def test_direct(request: HttpRequest, payload: DirectProbeIn) -> dict[str, Any]:
         name=payload.name, base_url=payload.base_url.rstrip("/"), api_key=payload.api_key
     )
     unsaved.kind = payload.kind or ""
-    [result] = health.probe_now([health.Target.of(unsaved)])
+    [result] = health.probe_now([health.direct_target(unsaved)])
     return result.as_dict()
 
 

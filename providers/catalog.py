@@ -22,6 +22,7 @@ from django.db import transaction
 
 from providers.health import RedirectRefused, Target, fetch_models, scrub
 from providers.models import Kind, ModelInfo, Provider
+from providers.url_policy import PolicyTransport, URLRefused
 
 FETCH_TIMEOUT_SECONDS = 30.0
 PRICE_STEP = Decimal("0.000000000001")  # the column's 12 decimal places
@@ -187,7 +188,7 @@ async def fetch_one(client: httpx.AsyncClient, target: Target) -> Any:
             response = await fetch_models(client, target)
     except (TimeoutError, httpx.TimeoutException):
         return FetchError("timed out")
-    except (httpx.HTTPError, httpx.InvalidURL, RedirectRefused) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, RedirectRefused, URLRefused) as exc:
         return FetchError(scrub(f"{type(exc).__name__}: {exc}", target.api_key))
     if not response.is_success:
         return FetchError(scrub(f"HTTP {response.status_code}: {response.text}", target.api_key))
@@ -203,7 +204,10 @@ class FetchError(str):
 
 async def fetch_all(targets: list[Target]) -> list[Any]:
     timeout = httpx.Timeout(FETCH_TIMEOUT_SECONDS, connect=settings.CONNECT_TIMEOUT_SECONDS)
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+    transport = PolicyTransport()  # PROVIDER_URL_POLICY on every resolved address
+    async with httpx.AsyncClient(
+        timeout=timeout, follow_redirects=False, transport=transport
+    ) as client:
         return list(await asyncio.gather(*(fetch_one(client, t) for t in targets)))
 
 

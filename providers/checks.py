@@ -51,3 +51,18 @@ def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckM
                 )
             )
     return errors
+
+
+@register(Tags.security)
+def check_url_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from providers.url_policy import POLICIES
+
+    if settings.PROVIDER_URL_POLICY in POLICIES:
+        return []
+    return [
+        Error(
+            f"PROVIDER_URL_POLICY is {settings.PROVIDER_URL_POLICY!r}.",
+            hint=f"Use one of: {', '.join(POLICIES)}.",
+            id="providers.E002",
+        )
+    ]

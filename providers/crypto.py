@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
 
-from config.logging import register_secret
+from redaction import register_secret
 
 
 class UndecryptableSecret(str):

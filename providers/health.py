@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -25,9 +25,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from config.logging import redact
+import redaction
 from providers.models import Kind, Provider, detect_kind
 from providers.signals import provider_state_changed
+from providers.url_policy import PolicyTransport, URLRefused
 
 logger = logging.getLogger("switchboard.health")
 
@@ -41,6 +42,9 @@ ONLINE, DEGRADED, TIMEOUT, UNREACHABLE, ERROR = (
 )
 ANTHROPIC_VERSION = "2023-06-01"
 DETAIL_LIMIT = 300
+# An unsaved provider's probe (test-direct) may point anywhere the policy allows,
+# internal services included: it says how they answered, not what they said.
+DIRECT_DETAIL_LIMIT = 120
 
 
 @dataclass(frozen=True)
@@ -52,12 +56,18 @@ class Target:
     kind: str
     provider_id: int | None = None
     name: str = ""
+    detail_limit: int = DETAIL_LIMIT
 
     @classmethod
     def of(cls, provider: Provider) -> Target:
         key = provider.api_key if isinstance(provider.api_key, str) else ""
         kind = provider.kind or detect_kind(provider.name, provider.base_url)
         return cls(provider.base_url, key, kind, provider.pk, provider.name)
+
+
+def direct_target(provider: Provider) -> Target:
+    """The target of an unsaved provider's probe (test-direct): a shorter detail."""
+    return replace(Target.of(provider), detail_limit=DIRECT_DETAIL_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -102,11 +112,17 @@ def models_url(base_url: str) -> str:
     return base_url.rstrip("/") + "/models"
 
 
-def scrub(text: str, api_key: str) -> str:
-    """Upstream error bodies sometimes echo the key ("Incorrect API key provided: sk-...")."""
-    if api_key:
-        text = text.replace(api_key, "[REDACTED]")
-    return redact(text)[:DETAIL_LIMIT]
+def scrub(text: str, api_key: str, limit: int = DETAIL_LIMIT) -> str:
+    """Upstream error bodies sometimes echo the key ("Incorrect API key provided: sk-...");
+    every key this process decrypted is scrubbed too (see remember_provider_keys)."""
+    return redaction.scrub(text, (api_key,), limit=limit)
+
+
+def remember_provider_keys() -> None:
+    """Decrypt every stored provider key once, which registers them with redaction: an
+    upstream may quote another provider's key (a shared proxy, a copied config)."""
+    for _key in Provider.objects.values_list("api_key", flat=True):
+        pass
 
 
 def same_origin(first: str, second: str) -> bool:
@@ -135,11 +151,12 @@ class RedirectRefused(Exception):
         super().__init__(f"redirect to {urlsplit(location).netloc or location} not followed")
 
 
-def describe_response(response: httpx.Response, api_key: str) -> str:
+def describe_response(response: httpx.Response, target: Target) -> str:
     if response.is_success:
         return f"HTTP {response.status_code}"
-    body = " ".join(response.text.split())
-    return scrub(f"HTTP {response.status_code} {response.reason_phrase}: {body}".strip(), api_key)
+    body = " ".join(response.text[:65536].split())
+    text = f"HTTP {response.status_code} {response.reason_phrase}: {body}".strip()
+    return scrub(text, target.api_key, target.detail_limit)
 
 
 async def probe(client: httpx.AsyncClient, target: Target) -> ProbeResult:
@@ -153,23 +170,24 @@ async def probe(client: httpx.AsyncClient, target: Target) -> ProbeResult:
         return ProbeResult(TIMEOUT, None, None, "no answer within the health check timeout")
     except httpx.ConnectError as exc:
         return ProbeResult(UNREACHABLE, None, None, scrub(f"cannot connect: {exc}", target.api_key))
-    except RedirectRefused as exc:
+    except (RedirectRefused, URLRefused) as exc:
         return ProbeResult(ERROR, None, None, str(exc))
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         detail = scrub(f"{type(exc).__name__}: {exc}", target.api_key)
         return ProbeResult(ERROR, None, None, detail)
     latency = round((time.perf_counter() - started) * 1000)
     status = ONLINE if response.is_success else DEGRADED
-    return ProbeResult(
-        status, response.status_code, latency, describe_response(response, target.api_key)
-    )
+    return ProbeResult(status, response.status_code, latency, describe_response(response, target))
 
 
 def probe_client() -> httpx.AsyncClient:
     # A client of its own, not chat.http's shared one: probes want a fresh connection (that
     # is what they test), the health timeout, and they run in short-lived loops.
     timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
+    # PolicyTransport: every address the host resolves to is checked (PROVIDER_URL_POLICY).
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout), follow_redirects=False, transport=PolicyTransport()
+    )
 
 
 async def probe_many(targets: list[Target]) -> list[ProbeResult]:
@@ -181,6 +199,7 @@ def probe_now(targets: list[Target]) -> list[ProbeResult]:
     """Probe from sync code (views, tasks): all targets concurrently."""
     if not targets:
         return []
+    remember_provider_keys()
     return async_to_sync(probe_many)(targets)
 
 

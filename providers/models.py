@@ -8,6 +8,7 @@ from django.db.models import JSONField
 from django.utils import timezone
 
 from coordination.querysets import SignallingQuerySet
+from providers import url_policy
 from providers.crypto import EncryptedTextField, UndecryptableSecret
 
 
@@ -44,6 +45,10 @@ def validate_base_url(value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("base_url must be an http:// or https:// URL with a host.")
+    try:
+        url_policy.check_url(value)
+    except url_policy.URLRefused as exc:
+        raise ValidationError(f"base_url: {exc}") from None
 
 
 def origin(url: str) -> tuple[str, str, int | None]:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from ninja import Schema
 from pydantic import Field, StringConstraints, field_validator
 
+from providers import url_policy
 from providers.models import Kind
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -19,6 +20,10 @@ def _check_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
+    try:
+        url_policy.check_url(value)
+    except url_policy.URLRefused as exc:
+        raise ValueError(str(exc)) from None
     return value
 
 
@@ -126,7 +131,7 @@ class ModelInfoPatch(Schema):
     cache_read_price: Price | None = None
     cache_write_price: Price | None = None
     name: str | None = Field(default=None, max_length=200)
-    context_length: int | None = Field(default=None, gt=0)
+    context_length: int | None = Field(default=None, gt=0, le=2**31 - 1)
     supports_vision: bool | None = None
     is_reasoning: bool | None = None
 
@@ -138,7 +143,7 @@ class ModelFilters(Schema):
     vision: bool | None = None
     reasoning: bool | None = None
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
 class ModelPage(Schema):

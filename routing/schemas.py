@@ -16,7 +16,9 @@ class NodeIn(Schema):
     api_id: int = Field(description="The provider's id.")
     models: list[ModelId] = Field(default_factory=list)
     strategy: Strategy = Strategy.ROUND_ROBIN
-    priority: int = Field(default=0, ge=0, description="Lower numbers are tried first.")
+    priority: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="Lower numbers are tried first."
+    )
     weight: float = Field(default=1.0, gt=0)
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -34,7 +34,7 @@ class FilterQuery(Schema):
 
 class UsageQuery(FilterQuery):
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=1_000_000_000)
     format: str | None = Field(None, pattern="^(json|csv)$")
 
 

@@ -177,8 +177,9 @@ def parse_duration(value: object) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def error_text(body: bytes, limit: int = 500) -> str:
-    """A non-JSON error body, short enough for a message."""
+def error_text(body: bytes, limit: int = 8000) -> str:
+    """A non-JSON error body, short enough for a message. The gateway scrubs and cuts it
+    to 500 characters later: cutting here first could leave half a key behind."""
     text = body.decode("utf-8", errors="replace").strip()
     return text[:limit] if text else "no error message from upstream"
 

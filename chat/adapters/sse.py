@@ -11,8 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# An upstream line this long without a newline is not a stream we can relay.
-MAX_LINE_BYTES = 16 * 1024 * 1024
+# One event (its data lines together) or one line may be this large; past it the stream is
+# not one we relay (EventTooLarge, an upstream error). Large enough for an inline image.
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+MAX_LINE_BYTES = MAX_EVENT_BYTES
+
+
+class EventTooLarge(ValueError):
+    """An upstream line or event over MAX_EVENT_BYTES: the gateway makes it an upstream
+    error (failover before the first byte, an error event after it)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"upstream stream event too long (over {MAX_EVENT_BYTES} bytes)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +33,12 @@ class SSEEvent:
 
 class SSEParser:
     def __init__(self) -> None:
-        self._tail = b""
+        self._tail = bytearray()  # an unfinished line; extended in place, never re-copied
         self._skip_lf = False  # the last chunk ended in CR: a LF starting the next is its pair
         self._started = False
         self._event: str | None = None
         self._data: list[str] = []
+        self._size = 0  # characters of data in the event being read
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """The events completed by this chunk, in order (often none)."""
@@ -37,19 +48,25 @@ class SSEParser:
             chunk = chunk[1:]
         self._skip_lf = False
         if not self._started and (self._tail or chunk):
-            buffer = self._tail + chunk
+            buffer = bytes(self._tail) + chunk
             if len(buffer) < 3 and b"\xef\xbb\xbf".startswith(buffer):
-                self._tail = buffer  # maybe a byte-order mark split across chunks
+                self._tail = bytearray(buffer)  # maybe a byte-order mark split across chunks
                 return []
             self._started = True
             chunk = buffer.removeprefix(b"\xef\xbb\xbf")
-            self._tail = b""
-        lines = (self._tail + chunk).splitlines(keepends=True)
-        self._tail = b""
-        if lines and not lines[-1].endswith((b"\n", b"\r")):
-            self._tail = lines.pop()
+            self._tail = bytearray()
+        if b"\n" not in chunk and b"\r" not in chunk:
+            # The middle of a long line: append without splitting everything again.
+            self._tail += chunk
             if len(self._tail) > MAX_LINE_BYTES:
-                raise ValueError("upstream event stream line too long")
+                raise EventTooLarge()
+            return []
+        lines = (bytes(self._tail) + chunk).splitlines(keepends=True)
+        self._tail = bytearray()
+        if lines and not lines[-1].endswith((b"\n", b"\r")):
+            self._tail = bytearray(lines.pop())
+            if len(self._tail) > MAX_LINE_BYTES:
+                raise EventTooLarge()
         if lines and lines[-1].endswith(b"\r"):
             self._skip_lf = True
         events = []
@@ -65,7 +82,7 @@ class SSEParser:
         events = []
         if self._tail:
             event = self._line(self._tail.decode("utf-8", errors="replace"))
-            self._tail = b""
+            self._tail = bytearray()
             if event is not None:
                 events.append(event)
         event = self._dispatch()
@@ -81,6 +98,9 @@ class SSEParser:
         field, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if field == "data":
+            self._size += len(value) + 1
+            if self._size > MAX_EVENT_BYTES:
+                raise EventTooLarge()
             self._data.append(value)
         elif field == "event":
             self._event = value or None
@@ -88,7 +108,7 @@ class SSEParser:
 
     def _dispatch(self) -> SSEEvent | None:
         event, data = self._event, self._data
-        self._event, self._data = None, []
+        self._event, self._data, self._size = None, [], 0
         if not data:
             return None
         return SSEEvent(event=event, data="\n".join(data))

@@ -19,6 +19,7 @@ import orjson
 
 from chat.adapters.base import UpstreamError
 from chat.errors import GatewayError, bad_request
+from chat.validation import MAX_JSON_DEPTH, too_deep
 
 ANTHROPIC_VERSION = "2023-06-01"
 CHARS_PER_TOKEN = 4
@@ -103,6 +104,8 @@ def parse_request(raw: bytes) -> dict[str, Any]:
         raise bad_request(f"The request body is not valid JSON: {exc}.") from exc
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
+    if too_deep(body):
+        raise bad_request(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.")
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise bad_request("model: must be a non-empty string.", "model")

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+import redaction
 from chat import adapters
 from chat.adapters.anthropic import in_stream_error
 from chat.adapters.base import UpstreamError, event_object, join_url
@@ -39,6 +40,7 @@ from chat.ingress.anthropic_messages import (
     estimate_input_tokens,
     without_unsigned_thinking,
 )
+from chat.outbound import read_capped, refuse_redirect
 from routing.engine import Candidate
 
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -227,6 +229,10 @@ async def _whole_events(
             continue
         whole, tail = data[:end], data[end:]
         scanner.feed(whole)
+        if scanner.error is not None:
+            # The upstream's own error event, relayed as an event but never with a key in
+            # its text (redaction: the keys this process holds and every key shape).
+            whole = redaction.redact(whole.decode(errors="replace")).encode()
         yield whole
         if scanner.done or scanner.error:
             return
@@ -274,9 +280,10 @@ async def _post(call: Passthrough, candidate: Candidate, path: str) -> bytes:
     data = with_model(call.raw, candidate.model)
     try:
         async with get_session().post(
-            url, data=data, headers=call.upstream_headers(candidate)
+            url, data=data, headers=call.upstream_headers(candidate), allow_redirects=False
         ) as response:
-            content = await response.read()
+            refuse_redirect(response, candidate.provider.name)
+            content = await read_capped(response, candidate.provider.name)
     except TRANSPORT_ERRORS as exc:
         raise transport_error(exc, candidate.provider.name) from exc
     if response.status >= 400:
@@ -294,10 +301,12 @@ async def try_stream(
     response: aiohttp.ClientResponse | None = None
     try:
         response = await get_session().post(
-            url, data=data, headers=call.upstream_headers(candidate)
+            url, data=data, headers=call.upstream_headers(candidate), allow_redirects=False
         )
+        refuse_redirect(response, candidate.provider.name)
         if response.status >= 400:
-            raise classify(response.status, await response.read(), response.headers)
+            content = await read_capped(response, candidate.provider.name)
+            raise classify(response.status, content, response.headers)
         scanner = EventScanner()
         reads = _whole_events(response, scanner)
         held: list[bytes] = []

@@ -8,6 +8,13 @@ from typing import Any
 import pytest
 from django.test import AsyncClient, Client
 
+from chat.tests.canary import (
+    CANARY,
+    OTHER_CANARY,
+    assert_no_canary,
+    echo_body,
+    in_stream_error,
+)
 from documents import ingestion, qa
 from documents.tests.conftest import HANDBOOK, upload
 from documents.tests.files import make_pdf
@@ -165,15 +172,21 @@ def test_the_default_model_is_the_first_active_providers_first_model(
 
 
 @pytest.mark.django_db
-def test_an_upstream_error_is_a_clear_json_error(
-    as_alice: Client, handbook: dict[str, Any], provider: Provider, fake_openai
+def test_an_upstream_error_is_a_plain_json_error_without_the_key(
+    as_alice: Client, handbook: dict[str, Any], provider: Provider, fake_openai, read_logs
 ) -> None:  # type: ignore[no-untyped-def]
-    fake_openai.fail(400, message="context too long")
+    provider.api_key = CANARY
+    provider.save()
+    Provider.objects.create(name="other", base_url="http://127.0.0.1:9/v1", api_key=OTHER_CANARY)
+    fake_openai.fail(400, echo_body("openai", 400))
 
     response = ask(as_alice, handbook["id"], REMOTE_QUESTION, model="m")
 
     assert response.status_code == 400
-    assert "context too long" in response.json()["detail"]
+    assert response.json()["detail"] == "The provider refused the request (400)."
+    assert_no_canary(response.content.decode())
+    assert "Incorrect API key provided: [redacted]" in read_logs()
+    assert_no_canary(read_logs())
 
 
 @pytest.mark.django_db
@@ -265,3 +278,28 @@ def _file() -> Any:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile("handbook.md", HANDBOOK.encode())
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_mid_stream_error_reaches_the_console_plain_and_without_the_key(
+    alice, fake_openai, thread_connections_closed, read_logs
+) -> None:  # type: ignore[no-untyped-def]
+    client = AsyncClient()
+    await client.aforce_login(alice)
+    await Provider.objects.acreate(
+        name="fake", base_url=fake_openai.base_url, api_key=CANARY, models=["m"]
+    )
+    await Provider.objects.acreate(
+        name="other", base_url="http://127.0.0.1:9/v1", api_key=OTHER_CANARY
+    )
+    document = (await client.post("/api/documents/upload", {"file": _file()})).json()
+    fake_openai.stream(["Three ", in_stream_error("openai")], delay_between=0.2)
+
+    _, got = await stream(
+        client, f"/api/documents/{document['id']}/qa/stream", {"question": REMOTE_QUESTION}
+    )
+
+    name, data = got[-1]
+    assert name == "error" and data["code"] == "upstream_auth_failed"
+    assert_no_canary(json.dumps(got))
+    assert_no_canary(read_logs())

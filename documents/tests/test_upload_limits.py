@@ -16,9 +16,9 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.test import Client
 
+from config.body_limits import limit_body as guard_upload_size
 from documents import uploads
 from documents.models import Document
-from documents.uploads import guard_upload_size
 
 pytestmark = pytest.mark.django_db
 
@@ -192,17 +192,21 @@ async def test_the_asgi_guard_stops_a_chunked_body_at_the_limit() -> None:
     assert [m["type"] for m in wire.sent] == ["http.response.start", "http.response.body"]
 
 
-async def test_the_asgi_guard_leaves_other_paths_alone() -> None:
+async def test_a_restore_has_its_own_larger_limit(settings) -> None:  # type: ignore[no-untyped-def]
     seen = []
 
     async def inner(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
         seen.append(scope["path"])
 
     app = guard_upload_size(inner)
-    huge = [(b"content-length", str(10**12).encode())]
-    await app(http_scope(huge, path="/api/admin/restore"), Wire(0).receive, Wire(0).send)
-
+    backup = [(b"content-length", str(settings.UPLOAD_MAX_BYTES * 2).encode())]
+    await app(http_scope(backup, path="/api/admin/restore"), Wire(0).receive, Wire(0).send)
     assert seen == ["/api/admin/restore"]
+
+    wire = Wire(0)
+    huge = [(b"content-length", str(10**12).encode())]
+    await app(http_scope(huge, path="/api/admin/restore"), wire.receive, wire.send)
+    assert wire.status == 413 and seen == ["/api/admin/restore"]
 
 
 @pytest.fixture
