@@ -154,9 +154,11 @@ def _add_routers() -> None:
 
     from chat.api import router as openai_router
     from chat.messages_api import router as messages_router
+    from chat.responses_api import router as responses_router
 
     v1.add_router("/", openai_router)
     v1.add_router("/", messages_router)
+    v1.add_router("/", responses_router)
 
 
 _add_routers()
