@@ -34,6 +34,9 @@ from usage.recording import Draft
 
 logger = logging.getLogger("switchboard.gateway")
 T = TypeVar("T")
+# Narrows the planned candidates to those that can serve the call (embeddings: providers
+# that embed); raises GatewayError when none can.
+Keep = Callable[[list[Candidate]], Awaitable[list[Candidate]]]
 
 AUTH_COOLDOWN_SECONDS = 300
 MAX_COOLDOWN_SECONDS = 3600
@@ -394,10 +397,13 @@ async def _run_attempts(
     body: dict[str, Any],
     ctx: CallContext,
     attempt_once: Callable[[Candidate, int], Awaitable[T]],
+    keep: Keep | None = None,
 ) -> tuple[T, Candidate, int]:
     """Try the routing engine's candidates in order until one succeeds or a failure is not
     worth retrying. Returns the result with the candidate and attempt number that made it."""
     candidates = await _plan(body, ctx)
+    if keep is not None:
+        candidates = await keep(candidates)
     if ctx.admit is not None:
         await ctx.admit(candidates)
     last_failure: UpstreamError | None = None
@@ -640,12 +646,14 @@ async def run_attempts(
     body: dict[str, Any],
     ctx: CallContext,
     attempt_once: Callable[[Candidate, int], Awaitable[T]],
+    *,
+    keep: Keep | None = None,
 ) -> tuple[T, Candidate, int]:
     """The one attempt loop, for an ingress that picks its own attempt per candidate (a
     passthrough or a translated call). As complete() and open_stream() do, the usage
     record is written here when no attempt succeeds or the client leaves."""
     try:
-        return await _run_attempts(body, ctx, attempt_once)
+        return await _run_attempts(body, ctx, attempt_once, keep)
     except GatewayError as error:
         ctx.fail(error)
         await ctx.arecord()
@@ -665,6 +673,36 @@ async def try_stream(
 ) -> Stream:
     """One streaming attempt through the candidate's adapter, up to its first content."""
     return await _try_stream(body, ctx, candidate, attempt)
+
+
+async def try_embed(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
+    """One embeddings attempt through the candidate's adapter. Raises UpstreamError."""
+    adapter = adapters.for_kind(candidate.provider.kind)
+    request = adapter.build_embeddings_request(
+        base_url=candidate.provider.base_url,
+        api_key=candidate.provider.api_key,
+        model=candidate.model,
+        body=body,
+    )
+    try:
+        async with get_session().post(
+            request.url, json=request.json, headers=request.headers
+        ) as response:
+            content = await response.read()
+    except TRANSPORT_ERRORS as exc:
+        raise _transport_error(exc, candidate.provider.name) from exc
+    if response.status >= 400:
+        raise adapter.classify_error(response.status, content, response.headers)
+    try:
+        payload = orjson.loads(content)
+    except ValueError as exc:
+        raise UpstreamError(
+            502,
+            f"{candidate.provider.name} sent an unreadable response.",
+            code="upstream_invalid_response",
+            retryable=True,
+        ) from exc
+    return adapter.parse_embeddings(payload, body=body)
 
 
 def apply_completion_usage(

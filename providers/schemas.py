@@ -110,6 +110,7 @@ class ModelInfoOut(Schema):
     cache_write_price: float | None
     supports_vision: bool
     is_reasoning: bool
+    can_embed: bool
     is_free: bool
     updated_at: datetime
 
@@ -129,6 +130,7 @@ class ModelInfoPatch(Schema):
     context_length: int | None = Field(default=None, gt=0)
     supports_vision: bool | None = None
     is_reasoning: bool | None = None
+    can_embed: bool | None = None
 
 
 class ModelFilters(Schema):

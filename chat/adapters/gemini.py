@@ -124,6 +124,48 @@ class GeminiAdapter(Adapter):
     def stream_translator(self, *, model: str, include_usage: bool) -> StreamTranslator:
         return GeminiStreamTranslator(model=model, include_usage=include_usage)
 
+    can_embed = True
+
+    def build_embeddings_request(
+        self, *, base_url: str, api_key: str, model: str, body: dict[str, Any]
+    ) -> UpstreamRequest:
+        """:batchEmbedContents, one request per input; `dimensions` → outputDimensionality.
+        Gemini embeds text only: token arrays are refused."""
+        name = model.removeprefix("models/")
+        requests = []
+        for number, text in enumerate(body["input"]):
+            if not isinstance(text, str):
+                raise UpstreamError(
+                    400,
+                    "Gemini embeds text only, not token arrays",
+                    code="unsupported_parameter",
+                    type="invalid_request_error",
+                    param=f"input[{number}]",
+                )
+            request: dict[str, Any] = {
+                "model": f"models/{name}",
+                "content": {"parts": [{"text": text}]},
+            }
+            if body.get("dimensions") is not None:
+                request["outputDimensionality"] = body["dimensions"]
+            requests.append(request)
+        model_path = quote(name, safe="/-._")
+        return UpstreamRequest(
+            url=join_url(base_url, f"/models/{model_path}:batchEmbedContents"),
+            headers={"x-goog-api-key": api_key, "Content-Type": "application/json"},
+            json={"requests": requests},
+        )
+
+    def parse_embeddings(self, payload: Any, *, body: dict[str, Any]) -> dict[str, Any]:
+        embeddings = payload.get("embeddings") if isinstance(payload, dict) else None
+        if not isinstance(embeddings, list) or len(embeddings) != len(body["input"]):
+            raise UpstreamError(502, "Upstream embeddings answer is incomplete", retryable=True)
+        data = [
+            {"object": "embedding", "index": index, "embedding": (item or {}).get("values") or []}
+            for index, item in enumerate(embeddings)
+        ]
+        return {"object": "list", "data": data, "model": body["model"]}
+
 
 # --- request ---------------------------------------------------------------------------
 
