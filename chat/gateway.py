@@ -369,8 +369,34 @@ def _upstream_request(candidate: Candidate, body: dict[str, Any], stream: bool) 
     return adapter, request
 
 
+def _choices_wanted(body: dict[str, Any]) -> int:
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
+async def _fan_out(body: dict[str, Any], candidate: Candidate, n: int) -> dict[str, Any]:
+    """n > 1 for a format without `n` (Anthropic): n calls at once, merged into one
+    completion whose usage is what the n calls cost together."""
+    single = {**body, "n": 1}
+    results = await asyncio.gather(*(_try_complete(single, candidate) for _ in range(n)))
+    merged = dict(results[0])
+    merged["choices"] = [
+        {**(result.get("choices") or [{}])[0], "index": index}
+        for index, result in enumerate(results)
+    ]
+    totals: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    for result in results:
+        for name in totals:
+            totals[name] += int((result.get("usage") or {}).get(name) or 0)
+    merged["usage"] = totals
+    return merged
+
+
 async def _try_complete(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
     """One non-streaming attempt. Raises UpstreamError."""
+    n = _choices_wanted(body)
+    if n > 1 and not adapters.for_kind(candidate.provider.kind).supports_n:
+        return await _fan_out(body, candidate, n)
     adapter, request = _upstream_request(candidate, body, stream=False)
     try:
         async with get_session().post(
@@ -595,6 +621,14 @@ async def _try_stream(
     """Open the upstream stream and read up to its first content (or its end).
     Raises UpstreamError."""
     adapter, request = _upstream_request(candidate, body, stream=True)
+    if _choices_wanted(body) > 1 and not adapter.supports_n:
+        raise UpstreamError(
+            400,
+            f"n > 1 cannot be streamed from {candidate.provider.kind} providers",
+            code="unsupported_parameter",
+            type="invalid_request_error",
+            param="n",
+        )
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     response: aiohttp.ClientResponse | None = None
     try:

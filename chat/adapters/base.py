@@ -279,6 +279,8 @@ class Adapter:
 
     kind = ""
     supports_stream_usage = False
+    # Several choices in one call (`n`); without it the gateway makes n calls.
+    supports_n = False
 
     def build_request(
         self, *, base_url: str, api_key: str, model: str, body: dict[str, Any], stream: bool

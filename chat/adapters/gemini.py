@@ -67,6 +67,7 @@ SCHEMA_KEYS = frozenset(
 class GeminiAdapter(Adapter):
     kind = "gemini"
     supports_stream_usage = True  # every stream chunk carries usageMetadata
+    supports_n = True  # candidateCount
 
     def build_request(
         self, *, base_url: str, api_key: str, model: str, body: dict[str, Any], stream: bool

@@ -35,6 +35,7 @@ class OpenAIAdapter(Adapter):
     # openai_compatible servers that ignore stream_options simply send no usage chunk;
     # the gateway then estimates, so asking costs nothing.
     supports_stream_usage = True
+    supports_n = True
 
     def build_request(
         self, *, base_url: str, api_key: str, model: str, body: dict[str, Any], stream: bool
