@@ -1,9 +1,12 @@
 """Fake upstream LLM servers for tests: real HTTP on 127.0.0.1, real wire formats.
 
 Three servers speak the three wire formats Switchboard translates to: `FakeOpenAI`
-(POST /v1/chat/completions, GET /v1/models), `FakeAnthropic` (POST /v1/messages,
-GET /v1/models) and `FakeGemini` (POST /v1beta/models/{model}:generateContent and
-:streamGenerateContent?alt=sse, GET /v1beta/models). Each runs aiohttp.web on an ephemeral
+(POST /v1/chat/completions, POST /v1/responses — the Responses API, answers and event
+streams rendered from the same script —, POST /v1/embeddings, GET /v1/models),
+`FakeAnthropic` (POST /v1/messages, GET /v1/models) and `FakeGemini` (POST
+/v1beta/models/{model}:generateContent, :streamGenerateContent?alt=sse and
+:batchEmbedContents, GET /v1beta/models). Embeddings are `fake_vector(index, input,
+dimensions)`; only `fail` behaviours of the script apply to them. Each runs aiohttp.web on an ephemeral
 port in a background thread with its own event loop, so the code under test (sync or
 async, any loop) talks to it over a real socket.
 
