@@ -152,7 +152,7 @@ async def _complete(call: Call, ctx: CallContext) -> HttpResponse:
         )
     else:
         native.apply_usage(ctx, answer.get("usage"), call.body)
-        response = {**answer, "previous_response_id": call.body.get("previous_response_id")}
+        response = _as_continued(answer, call)
     await _keep(call, response)
     out = RecordedResponse(orjson.dumps(response), ctx)
     _headers(out, ctx, candidate.provider.name, candidate.model, attempts)
@@ -186,6 +186,12 @@ async def _stream(call: Call, ctx: CallContext) -> HttpResponseBase:
     return response
 
 
+def _as_continued(response: dict[str, Any], call: Call) -> dict[str, Any]:
+    """An upstream's response object, naming the previous response the client continued
+    (the upstream was sent the earlier turns themselves)."""
+    return {**response, "previous_response_id": call.body.get("previous_response_id")}
+
+
 def _failure_event(error: GatewayError) -> bytes:
     """The event a relayed stream ends with when the upstream breaks off."""
     failed = {"id": None, "object": "response", "status": "failed", "output": []}
@@ -202,10 +208,8 @@ async def _relay_raw(stream: native.RawStream, call: Call) -> AsyncIterator[byte
     try:
         async for data in stream.chunks():
             if not stored and stream.response is not None:
-                stored = True
-                final = {**stream.response, "previous_response_id": call.body.get(
-                    "previous_response_id")}  # fmt: skip
-                await _keep(call, final)
+                stored = True  # the final event is in `data`: store before it leaves
+                await _keep(call, _as_continued(stream.response, call))
             yield data
     finally:
         await stream.aclose()
@@ -237,6 +241,12 @@ def _find(response_id: str, key: KeyInfo | None) -> dict[str, Any] | None:
     return found.as_response() if found else None
 
 
+def _input_items(response_id: str, key: KeyInfo | None) -> list[dict[str, Any]] | None:
+    stored = StoredResponse.objects.live().owned_by(key.id if key else None)
+    found = stored.filter(id=response_id).first()
+    return list(found.input_items) if found else None
+
+
 def _delete(response_id: str, key: KeyInfo | None) -> bool:
     stored = StoredResponse.objects.live().owned_by(key.id if key else None)
     deleted, _ = stored.filter(id=response_id).delete()
@@ -261,6 +271,31 @@ async def get_response(request: HttpRequest, response_id: str) -> HttpResponse:
     except GatewayError as error:
         return error_response(error, rid)
     return _json(found, rid)
+
+
+@router.get("/responses/{response_id}/input_items", auth=None)
+async def list_input_items(request: HttpRequest, response_id: str) -> HttpResponse:
+    """The conversation a stored response answered, newest first as OpenAI lists it
+    (`order=asc` for oldest first)."""
+    rid = request_id(request)
+    try:
+        key = await authenticate(request)
+        items = await sync_to_async(_input_items)(response_id, key)
+        if items is None:
+            raise _not_found(response_id)
+    except GatewayError as error:
+        return error_response(error, rid)
+    if request.GET.get("order") != "asc":
+        items.reverse()
+    ids = [item.get("id") for item in items]
+    listing = {
+        "object": "list",
+        "data": items,
+        "first_id": ids[0] if ids else None,
+        "last_id": ids[-1] if ids else None,
+        "has_more": False,
+    }
+    return _json(listing, rid)
 
 
 @router.delete("/responses/{response_id}", auth=None)

@@ -31,7 +31,14 @@ TRANSLATED = frozenset(
         "max_output_tokens", "temperature", "top_p", "stream", "parallel_tool_calls", "user",
     }
 )  # fmt: skip
-ECHOED = frozenset({"store", "previous_response_id", "metadata", "include", "truncation"})
+# (`include` asks for extra output fields, `prompt_cache_key` / `service_tier` /
+# `safety_identifier` steer OpenAI's service; Codex sends them with every request.)
+ECHOED = frozenset(
+    {
+        "store", "previous_response_id", "metadata", "include", "truncation",
+        "prompt_cache_key", "service_tier", "safety_identifier", "stream_options",
+    }
+)  # fmt: skip
 STATUS_BY_FINISH = {"length": "incomplete", "content_filter": "incomplete"}
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 

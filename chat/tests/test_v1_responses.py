@@ -325,6 +325,19 @@ def test_previous_response_id_sends_the_earlier_turns(client, fake_openai) -> No
     ]
 
 
+def test_a_stored_responses_input_items_are_listed(client, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    provider("compat", "openai_compatible", fake_openai.base_url)
+    first = client.responses.create(model="compat/gpt-test", input="I am Ada.")
+    second = client.responses.create(
+        model="compat/gpt-test", input="Who am I?", previous_response_id=first.id
+    )
+
+    items = client.responses.input_items.list(second.id, order="asc").data
+
+    assert [item.type for item in items] == ["message", "message", "message"]
+    assert [item.role for item in items] == ["user", "assistant", "user"]  # type: ignore[union-attr]
+
+
 def test_a_stored_response_belongs_to_its_key(live_gateway, client, fake_openai) -> None:  # type: ignore[no-untyped-def]
     provider("compat", "openai_compatible", fake_openai.base_url)
     made = client.responses.create(model="compat/gpt-test", input="Hi")
@@ -391,3 +404,25 @@ def test_a_bad_input_is_400_naming_it(client) -> None:  # type: ignore[no-untype
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.create(model="x", input=[])
     assert refused.value.body["param"] == "input"
+
+
+def test_reasoning_effort_reaches_anthropic_and_its_thinking_comes_back(  # type: ignore[no-untyped-def]
+    client, fake_claude
+) -> None:
+    provider("claude", "anthropic", fake_claude.base_url, "claude-test")
+    fake_claude.think("Two and two.", "4").think("Two and two.", "4")
+
+    made = client.responses.create(
+        model="claude/claude-test", input="2 + 2?", reasoning={"effort": "high"}
+    )
+    with client.responses.stream(model="claude/claude-test", input="2 + 2?") as stream:
+        kinds = [event.type for event in stream]
+        streamed = stream.get_final_response()
+
+    assert fake_claude.requests[0]["json"]["thinking"]["budget_tokens"] == 24576
+    for response in (made, streamed):
+        reasoning, message = response.output
+        assert reasoning.type == "reasoning"
+        assert reasoning.summary[0].text == "Two and two."
+        assert response.output_text == "4"
+    assert "response.reasoning_summary_text.delta" in kinds

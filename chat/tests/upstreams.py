@@ -6,9 +6,9 @@ streams rendered from the same script —, POST /v1/embeddings, GET /v1/models),
 `FakeAnthropic` (POST /v1/messages, GET /v1/models) and `FakeGemini` (POST
 /v1beta/models/{model}:generateContent, :streamGenerateContent?alt=sse and
 :batchEmbedContents, GET /v1beta/models). Embeddings are `fake_vector(index, input,
-dimensions)`; only `fail` behaviours of the script apply to them. Each runs aiohttp.web on an ephemeral
-port in a background thread with its own event loop, so the code under test (sync or
-async, any loop) talks to it over a real socket.
+dimensions)`; only `fail` behaviours of the script apply to them. Each runs aiohttp.web
+on an ephemeral port in a background thread with its own event loop, so the code under
+test (sync or async, any loop) talks to it over a real socket.
 
 Fixtures (function scope; a server starts in a few milliseconds): `fake_openai`,
 `fake_anthropic`, `fake_gemini`, and `closed_port` (a port with nothing listening).
