@@ -192,12 +192,12 @@ def _as_continued(response: dict[str, Any], call: Call) -> dict[str, Any]:
     return {**response, "previous_response_id": call.body.get("previous_response_id")}
 
 
-def _failure_event(error: GatewayError) -> bytes:
+def _failure_event(error: GatewayError, sequence: int) -> bytes:
     """The event a relayed stream ends with when the upstream breaks off."""
     failed = {"id": None, "object": "response", "status": "failed", "output": []}
     data = {
         "type": "response.failed",
-        "sequence_number": -1,
+        "sequence_number": sequence,
         "response": dialect.failed(failed, error),
     }
     return dialect.event(data)

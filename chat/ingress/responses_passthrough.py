@@ -11,7 +11,7 @@ are the loop's, as for any call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +119,7 @@ class EventScanner:
         self.response: dict[str, Any] | None = None
         self.error: UpstreamError | None = None
         self.failed_first = False
+        self.next_sequence = 0  # for an event of ours after the upstream's last
 
     @property
     def done(self) -> bool:
@@ -132,6 +133,8 @@ class EventScanner:
         if self.error is not None or self.response is not None:
             return
         data = _object(event)
+        if isinstance(data.get("sequence_number"), int):
+            self.next_sequence = data["sequence_number"] + 1
         name = event.event or str(data.get("type", ""))
         if name in ANSWERING:
             self.answering = True
@@ -232,14 +235,15 @@ class RawStream:
         candidate: Candidate,
         opened: Opened,
         body: dict[str, Any],
-        failure_event: Any,
+        failure_event: Callable[[GatewayError, int], bytes],
     ) -> None:
         self.ctx = ctx
         self.error: GatewayError | None = None
         self._candidate = candidate
         self._opened = opened
         self._body = body
-        self._failure_event = failure_event  # GatewayError → bytes, from the API module
+        # (GatewayError, sequence number) → bytes: the API module's response.failed
+        self._failure_event = failure_event
         self._finished = False
         self._closed = False
 
@@ -262,7 +266,7 @@ class RawStream:
                 code="upstream_stream_error",
                 type="upstream_error",
             )
-            yield self._failure_event(self.error)
+            yield self._failure_event(self.error, scanner.next_sequence)
             return
         if scanner.error is not None:
             self.error = scanner.error  # the upstream's own failure event went out
@@ -273,7 +277,7 @@ class RawStream:
                 code="upstream_stream_incomplete",
                 type="upstream_error",
             )
-            yield self._failure_event(self.error)
+            yield self._failure_event(self.error, scanner.next_sequence)
         else:
             self._finished = True
 

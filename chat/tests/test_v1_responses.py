@@ -426,3 +426,28 @@ def test_reasoning_effort_reaches_anthropic_and_its_thinking_comes_back(  # type
         assert reasoning.summary[0].text == "Two and two."
         assert response.output_text == "4"
     assert "response.reasoning_summary_text.delta" in kinds
+
+
+def test_a_native_stream_that_breaks_ends_with_response_failed(  # type: ignore[no-untyped-def]
+    live_gateway, key, fake_openai, usage_logs
+) -> None:
+    provider("openai", "openai", fake_openai.base_url)
+    fake_openai.stream(["one ", "two ", "three"], cut_after=2)
+
+    with httpx.Client(timeout=15) as http:
+        reply = http.post(
+            f"{live_gateway}/v1/responses",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"model": "openai/gpt-test", "input": "count", "stream": True},
+        )
+
+    events = [
+        json.loads(line[len("data: ") :])
+        for line in reply.text.splitlines()
+        if line.startswith("data: ")
+    ]
+    assert events[-1]["type"] == "response.failed"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert not StoredResponse.objects.exists()
+    [log] = usage_logs()
+    assert (log.status, log.error_code) == ("error", "upstream_stream_error")
