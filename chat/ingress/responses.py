@@ -33,6 +33,9 @@ TRANSLATED = frozenset(
 )  # fmt: skip
 # (`include` asks for extra output fields, `prompt_cache_key` / `service_tier` /
 # `safety_identifier` steer OpenAI's service; Codex sends them with every request.)
+# Reasoning items Switchboard made from another provider's reasoning text: OpenAI does not
+# know them, so they stay out of what a later turn sends to an `openai` provider.
+OWN_REASONING = "rs_switchboard_"
 ECHOED = frozenset(
     {
         "store", "previous_response_id", "metadata", "include", "truncation",
@@ -330,7 +333,7 @@ def _reasoning(part: dict[str, Any]) -> str:
 def reasoning_item(text: str) -> dict[str, Any]:
     return {
         "type": "reasoning",
-        "id": _item_id("rs"),
+        "id": OWN_REASONING + uuid.uuid4().hex[:24],
         "summary": [{"type": "summary_text", "text": text}],
     }
 
@@ -470,7 +473,7 @@ class EventEncoder:
         out: list[bytes] = []
         if self._open is None or self._open["type"] != "reasoning":
             out.extend(self._close())
-            item = {"type": "reasoning", "id": _item_id("rs"), "summary": []}
+            item = {"type": "reasoning", "id": OWN_REASONING + uuid.uuid4().hex[:24], "summary": []}
             out.append(self._add(item))
             self._text = ""
         self._text += text

@@ -25,7 +25,7 @@ from chat.errors import GatewayError
 from chat.gateway import TRANSPORT_ERRORS, CallContext, note_stream_failure, transport_error
 from chat.http import get_session
 from chat.ingress.passthrough import event_end
-from chat.ingress.responses import estimate_input_tokens
+from chat.ingress.responses import OWN_REASONING, estimate_input_tokens
 from routing.engine import Candidate
 
 PASSTHROUGH_KIND = "openai"
@@ -46,7 +46,8 @@ def upstream_body(
 ) -> dict[str, Any]:
     sent = {k: v for k, v in body.items() if k != "previous_response_id"}
     sent["model"] = model
-    sent["input"] = [*history, *body["input"]]
+    earlier = [item for item in history if not str(item.get("id", "")).startswith(OWN_REASONING)]
+    sent["input"] = [*earlier, *body["input"]]
     return sent
 
 

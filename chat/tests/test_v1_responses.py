@@ -451,3 +451,20 @@ def test_a_native_stream_that_breaks_ends_with_response_failed(  # type: ignore[
     assert not StoredResponse.objects.exists()
     [log] = usage_logs()
     assert (log.status, log.error_code) == ("error", "upstream_stream_error")
+
+
+def test_reasoning_made_elsewhere_is_not_sent_to_openai(  # type: ignore[no-untyped-def]
+    client, fake_claude, fake_openai
+) -> None:
+    provider("claude", "anthropic", fake_claude.base_url, "claude-test")
+    provider("openai", "openai", fake_openai.base_url)
+    fake_claude.think("Hm.", "4")
+    first = client.responses.create(model="claude/claude-test", input="2 + 2?")
+
+    client.responses.create(
+        model="openai/gpt-test", input="And 3 + 3?", previous_response_id=first.id
+    )
+
+    sent = fake_openai.requests[0]["json"]["input"]
+    assert [item.get("type") for item in sent] == ["message", "message", "message"]
+    assert sent[1]["content"][0]["text"] == "4"
