@@ -273,6 +273,26 @@ async def list_models(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@router.get("/models/{path:model_id}", auth=None)
+async def retrieve_model(request: HttpRequest, model_id: str) -> HttpResponse:
+    """One entry of GET /v1/models (a route, provider/model, or a catalog model)."""
+    rid = request_id(request)
+    try:
+        await authenticate(request)
+        entries = await sync_to_async(_model_entries)()
+        entry = next((e for e in entries if e["id"] == model_id), None)
+        if entry is None:
+            raise GatewayError(
+                404, f"The model '{model_id}' does not exist.", code="model_not_found",
+                param="model",
+            )  # fmt: skip
+    except GatewayError as error:
+        return error_response(error, rid)
+    response = HttpResponse(orjson.dumps(entry), content_type=JSON)
+    response["x-request-id"] = rid
+    return response
+
+
 def _model_entries() -> list[dict[str, Any]]:
     from routing import snapshot as routing_snapshot
 

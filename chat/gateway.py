@@ -36,6 +36,9 @@ from usage.recording import Draft
 
 logger = logging.getLogger("switchboard.gateway")
 T = TypeVar("T")
+# Narrows the planned candidates to those that can serve the call (embeddings: providers
+# that embed); raises GatewayError when none can.
+Keep = Callable[[list[Candidate]], Awaitable[list[Candidate]]]
 
 AUTH_COOLDOWN_SECONDS = 300
 MAX_COOLDOWN_SECONDS = 3600
@@ -377,8 +380,34 @@ def _upstream_request(candidate: Candidate, body: dict[str, Any], stream: bool) 
     return adapter, request
 
 
+def _choices_wanted(body: dict[str, Any]) -> int:
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
+async def _fan_out(body: dict[str, Any], candidate: Candidate, n: int) -> dict[str, Any]:
+    """n > 1 for a format without `n` (Anthropic): n calls at once, merged into one
+    completion whose usage is what the n calls cost together."""
+    single = {**body, "n": 1}
+    results = await asyncio.gather(*(_try_complete(single, candidate) for _ in range(n)))
+    merged = dict(results[0])
+    merged["choices"] = [
+        {**(result.get("choices") or [{}])[0], "index": index}
+        for index, result in enumerate(results)
+    ]
+    totals: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    for result in results:
+        for name in totals:
+            totals[name] += int((result.get("usage") or {}).get(name) or 0)
+    merged["usage"] = totals
+    return merged
+
+
 async def _try_complete(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
     """One non-streaming attempt. Raises UpstreamError."""
+    n = _choices_wanted(body)
+    if n > 1 and not adapters.for_kind(candidate.provider.kind).supports_n:
+        return await _fan_out(body, candidate, n)
     adapter, request = _upstream_request(candidate, body, stream=False)
     try:
         async with get_session().post(
@@ -406,10 +435,13 @@ async def _run_attempts(
     body: dict[str, Any],
     ctx: CallContext,
     attempt_once: Callable[[Candidate, int], Awaitable[T]],
+    keep: Keep | None = None,
 ) -> tuple[T, Candidate, int]:
     """Try the routing engine's candidates in order until one succeeds or a failure is not
     worth retrying. Returns the result with the candidate and attempt number that made it."""
     candidates = await _plan(body, ctx)
+    if keep is not None:
+        candidates = await keep(candidates)
     if ctx.admit is not None:
         await ctx.admit(candidates)
     last_failure: UpstreamError | None = None
@@ -609,6 +641,14 @@ async def _try_stream(
     """Open the upstream stream and read up to its first content (or its end).
     Raises UpstreamError."""
     adapter, request = _upstream_request(candidate, body, stream=True)
+    if _choices_wanted(body) > 1 and not adapter.supports_n:
+        raise UpstreamError(
+            400,
+            f"n > 1 cannot be streamed from {candidate.provider.kind} providers",
+            code="unsupported_parameter",
+            type="invalid_request_error",
+            param="n",
+        )
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     response: aiohttp.ClientResponse | None = None
     try:
@@ -663,12 +703,14 @@ async def run_attempts(
     body: dict[str, Any],
     ctx: CallContext,
     attempt_once: Callable[[Candidate, int], Awaitable[T]],
+    *,
+    keep: Keep | None = None,
 ) -> tuple[T, Candidate, int]:
     """The one attempt loop, for an ingress that picks its own attempt per candidate (a
     passthrough or a translated call). As complete() and open_stream() do, the usage
     record is written here when no attempt succeeds or the client leaves."""
     try:
-        return await _run_attempts(body, ctx, attempt_once)
+        return await _run_attempts(body, ctx, attempt_once, keep)
     except GatewayError as error:
         ctx.fail(error)
         await ctx.arecord()
@@ -688,6 +730,36 @@ async def try_stream(
 ) -> Stream:
     """One streaming attempt through the candidate's adapter, up to its first content."""
     return await _try_stream(body, ctx, candidate, attempt)
+
+
+async def try_embed(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
+    """One embeddings attempt through the candidate's adapter. Raises UpstreamError."""
+    adapter = adapters.for_kind(candidate.provider.kind)
+    request = adapter.build_embeddings_request(
+        base_url=candidate.provider.base_url,
+        api_key=candidate.provider.api_key,
+        model=candidate.model,
+        body=body,
+    )
+    try:
+        async with get_session().post(
+            request.url, json=request.json, headers=request.headers
+        ) as response:
+            content = await response.read()
+    except TRANSPORT_ERRORS as exc:
+        raise _transport_error(exc, candidate.provider.name) from exc
+    if response.status >= 400:
+        raise adapter.classify_error(response.status, content, response.headers)
+    try:
+        payload = orjson.loads(content)
+    except ValueError as exc:
+        raise UpstreamError(
+            502,
+            f"{candidate.provider.name} sent an unreadable response.",
+            code="upstream_invalid_response",
+            retryable=True,
+        ) from exc
+    return adapter.parse_embeddings(payload, body=body)
 
 
 def apply_completion_usage(

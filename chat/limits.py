@@ -40,7 +40,7 @@ async def check_rate(key: KeyInfo) -> None:
 
 def output_tokens(body: dict[str, Any]) -> int:
     """What the request may produce: its own cap, else BUDGET_RESERVE_TOKENS."""
-    for name in ("max_completion_tokens", "max_tokens"):
+    for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value

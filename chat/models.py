@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -104,3 +105,40 @@ def find_key(raw: str) -> ApiKey | None:
     if key is None or not hmac.compare_digest(key.key_hash, digest):
         return None
     return key
+
+
+class StoredResponseQuerySet(models.QuerySet["StoredResponse"]):
+    def live(self) -> StoredResponseQuerySet:
+        return self.filter(expires_at__gt=timezone.now())
+
+    def owned_by(self, api_key_id: int | None) -> StoredResponseQuerySet:
+        """Only the key that made a response may read, continue or delete it."""
+        return self.filter(api_key_id=api_key_id)
+
+
+class StoredResponse(models.Model):
+    """A Responses API answer kept (`store`, the default) for `previous_response_id` and
+    GET /v1/responses/{id}: the whole conversation's input items up to this turn, the
+    turn's output items, and the response object as the client got it (without output).
+    Pruned by chat.tasks.prune_stored_responses once `expires_at` has passed."""
+
+    id = models.CharField(max_length=100, primary_key=True)
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE)
+    model = models.CharField(max_length=200)
+    input_items = models.JSONField(default=list)
+    output_items = models.JSONField(default=list)
+    usage = models.JSONField(default=dict)
+    response = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    objects = StoredResponseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def as_response(self) -> dict[str, Any]:
+        return {**self.response, "output": self.output_items, "usage": self.usage or None}

@@ -178,10 +178,14 @@ def _add_routers() -> None:
     api.add_router("/", console_router)
 
     from chat.api import router as openai_router
+    from chat.embeddings_api import router as embeddings_router
     from chat.messages_api import router as messages_router
+    from chat.responses_api import router as responses_router
 
     v1.add_router("/", openai_router)
     v1.add_router("/", messages_router)
+    v1.add_router("/", responses_router)
+    v1.add_router("/", embeddings_router)
 
 
 _add_routers()

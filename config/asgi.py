@@ -18,12 +18,13 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from chat.key_gate import guard_keys  # noqa: E402
 from config.body_limits import limit_body, send_refusal  # noqa: E402
+from config.cors import refusals_with_cors  # noqa: E402
 from config.gateway_handler import GatewayHandler, is_gateway_path  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
 
 # Bodies are bounded before anything reads them (config/body_limits.py); on /v1 the key is
 # checked from the headers first, so an unauthenticated client cannot make us read one.
-gateway_asgi = guard_keys(limit_body(GatewayHandler()), send_refusal)
+gateway_asgi = refusals_with_cors(guard_keys(limit_body(GatewayHandler()), send_refusal))
 django_http = limit_body(django_asgi)
 
 

@@ -23,6 +23,8 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpResponseBase
 from django.utils.module_loading import import_string
 
+from config import cors
+
 # Request id, access line, request stats and HTTP metrics: async-native, no session.
 GATEWAY_MIDDLEWARE: list[str] = ["config.middleware.RequestObservabilityMiddleware"]
 GATEWAY_URLCONF = "config.urls_v1"
@@ -73,7 +75,8 @@ class GatewayHandler(ASGIHandler):
         the view (and with it the upstream request), as Django's own handler does."""
 
         async def respond() -> HttpResponseBase:
-            response = await self.run_get_response(request)
+            response = cors.preflight(request) or await self.run_get_response(request)
+            cors.add_headers(request, response)
             # A client that goes away while we send cancels the rest of the send.
             with contextlib.suppress(asyncio.CancelledError):
                 await self.send_response(response, send)

@@ -93,6 +93,11 @@ SWITCHBOARD_VERSION = "0.1.0"
 V1_MAX_BODY_BYTES = env.int("V1_MAX_BODY_BYTES", default=20 * 1024 * 1024)
 # Output tokens a budget reserves for a request that sets no max_tokens (DESIGN.md budgets).
 BUDGET_RESERVE_TOKENS = env.int("BUDGET_RESERVE_TOKENS", default=1024)
+# Days a stored Responses API answer stays readable (chat.StoredResponse, pruned hourly).
+RESPONSES_RETENTION_DAYS = env.int("RESPONSES_RETENTION_DAYS", default=30)
+# Browser origins allowed to call /v1 (config.gateway_handler answers their preflight);
+# empty: no CORS headers at all.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 
 # --- Django ------------------------------------------------------------------------
 

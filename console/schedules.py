@@ -27,6 +27,7 @@ def planned() -> list[Planned]:
         Planned("console.backup", "console.tasks.backup", schedule_type="D"),
         Planned("providers.config_backup", "providers.tasks.backup_config", schedule_type="D"),
         Planned("providers.catalog_sync", "providers.tasks.sync_catalog", schedule_type="D"),
+        Planned("chat.prune_responses", "chat.tasks.prune_stored_responses", schedule_type="H"),
     ]
 
 

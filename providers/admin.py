@@ -122,11 +122,12 @@ class ModelInfoAdmin(admin.ModelAdmin):
         "completion_price",
         "supports_vision",
         "is_reasoning",
+        "can_embed",
         "is_free",
         "updated_at",
     ]
     list_editable = ["prompt_price", "completion_price"]
-    list_filter = ["provider", "is_free", "supports_vision", "is_reasoning"]
+    list_filter = ["provider", "is_free", "supports_vision", "is_reasoning", "can_embed"]
     list_select_related = ["provider"]
     search_fields = ["model_id", "name"]
     readonly_fields = ["is_free", "updated_at"]

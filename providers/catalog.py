@@ -38,6 +38,8 @@ REASONING_HINT = re.compile(
     r"(^|[/:\-_.])(o1|o3|o4)([\-_.:]|$)|reason|thinking|(^|[/\-])r1([\-_.:]|$)|qwq",
     re.IGNORECASE,
 )
+EMBED_HINT = re.compile(r"embed", re.IGNORECASE)
+EMBED_METHODS = frozenset({"embedContent", "batchEmbedContents"})
 VISION_HINT = re.compile(r"vision|(^|[\-_/])vl([\-_.:]|$)|gemini|gpt-4o|llava", re.IGNORECASE)
 
 
@@ -54,6 +56,7 @@ class Listed:
     cache_write_price: Decimal | None = None
     supports_vision: bool | None = None
     is_reasoning: bool | None = None
+    can_embed: bool | None = None
 
 
 @dataclass
@@ -148,8 +151,9 @@ def parse_entry(entry: dict[str, Any]) -> Listed | None:
     if model_id is None:
         return None
     methods = entry.get("supportedGenerationMethods")
-    if isinstance(methods, list) and "generateContent" not in methods:
-        return None  # Gemini embedding and other non-chat models
+    embeds = isinstance(methods, list) and bool(EMBED_METHODS.intersection(methods))
+    if isinstance(methods, list) and "generateContent" not in methods and not embeds:
+        return None  # Gemini's other non-chat models (AQA, image generation...)
     raw_name = entry.get("name") if "id" in entry else None
     raw_name = raw_name or entry.get("display_name") or entry.get("displayName")
     name = raw_name.strip()[:200] if isinstance(raw_name, str) and raw_name.strip() else None
@@ -166,7 +170,16 @@ def parse_entry(entry: dict[str, Any]) -> Listed | None:
         cache_write_price=parse_price(pricing.get("input_cache_write")),
         supports_vision=parse_vision(entry),
         is_reasoning=parse_reasoning(entry, model_id, name),
+        can_embed=True if embeds else parse_embedding(entry),
     )
+
+
+def parse_embedding(entry: dict[str, Any]) -> bool | None:
+    """OpenRouter-format architecture.output_modalities; None when the entry says nothing."""
+    modalities = mapping(entry.get("architecture")).get("output_modalities")
+    if isinstance(modalities, list):
+        return "embeddings" in modalities
+    return None
 
 
 def parse_models(payload: Any) -> list[Listed]:
@@ -236,6 +249,10 @@ def apply_listed(row: ModelInfo, item: Listed) -> None:
         row.is_reasoning = item.is_reasoning
     elif row.pk is None:
         row.is_reasoning = bool(REASONING_HINT.search(f"{item.model_id} {item.name or ''}"))
+    if item.can_embed is not None:
+        row.can_embed = item.can_embed
+    elif row.pk is None:
+        row.can_embed = bool(EMBED_HINT.search(item.model_id))
 
 
 def store(provider: Provider, listed: list[Listed], report: SyncReport) -> None:
@@ -251,6 +268,8 @@ def store(provider: Provider, listed: list[Listed], report: SyncReport) -> None:
             )
             is_new = row.pk is None
             apply_listed(row, item)
+            if provider.kind == Kind.ANTHROPIC:
+                row.can_embed = False  # Anthropic has no embeddings endpoint
             row.save()
             report.created += is_new
             report.updated += not is_new

@@ -162,6 +162,9 @@ class ModelInfo(models.Model):
     )
     supports_vision = models.BooleanField(default=False)
     is_reasoning = models.BooleanField(default=False)
+    # Serves POST /v1/embeddings (learned on sync: Gemini's embedContent method,
+    # OpenRouter's "embeddings" output modality, else an "embed" in the id).
+    can_embed = models.BooleanField(default=False)
     is_free = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -115,6 +115,7 @@ class ModelInfoOut(Schema):
     cache_write_price: float | None
     supports_vision: bool
     is_reasoning: bool
+    can_embed: bool
     is_free: bool
     updated_at: datetime
 
@@ -134,6 +135,7 @@ class ModelInfoPatch(Schema):
     context_length: int | None = Field(default=None, gt=0, le=2**31 - 1)
     supports_vision: bool | None = None
     is_reasoning: bool | None = None
+    can_embed: bool | None = None
 
 
 class ModelFilters(Schema):

@@ -37,9 +37,17 @@ from chat.adapters.base import (
     tool_calls,
     usage_dict,
 )
+from chat.adapters.parameters import COMMON, refuse_unhonoured, unsupported
 from chat.adapters.sse import SSEEvent
 
 ANTHROPIC_VERSION = "2023-06-01"
+# response_format becomes a tool Claude is made to call: its input is the JSON answer,
+# returned as the message content (https://docs.anthropic.com/en/docs/build-with-claude/
+# tool-use, "JSON mode").
+OUTPUT_TOOL = "switchboard_json_output"
+# reasoning_effort → thinking.budget_tokens (Anthropic's minimum budget is 1024).
+THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
+HONOURED = COMMON - {"n"}  # n > 1: parallel calls made by the gateway (chat.gateway)
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -72,6 +80,7 @@ class AnthropicAdapter(Adapter):
     def build_request(
         self, *, base_url: str, api_key: str, model: str, body: dict[str, Any], stream: bool
     ) -> UpstreamRequest:
+        refuse_unhonoured({k: v for k, v in body.items() if k != "n"}, HONOURED, "anthropic")
         system, messages = translate_messages(messages_of(body))
         payload: dict[str, Any] = {
             "model": model,
@@ -83,13 +92,12 @@ class AnthropicAdapter(Adapter):
             payload["system"] = system
         payload.update(sampling(body))
         payload.update(tools(body))
+        payload.update(output_tool(body.get("response_format"), payload))
+        payload.update(thinking(body.get("reasoning_effort"), payload))
         if isinstance(body.get("user"), str):
             payload["metadata"] = {"user_id": body["user"]}
         if stream:
             payload["stream"] = True
-        # response_format: the Messages API has no JSON mode or schema parameter. We do not
-        # fake one (no prefill, no forced tool): the request goes as-is and the model
-        # follows whatever the prompt asks.
         return UpstreamRequest(
             url=join_url(base_url, "/messages"),
             headers={
@@ -108,12 +116,22 @@ class AnthropicAdapter(Adapter):
             raise UpstreamError(502, "Upstream response has no content", retryable=True)
         blocks = [block for block in blocks if isinstance(block, dict)]
         text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
-        calls = [tool_call(b) for b in blocks if b.get("type") == "tool_use"]
+        uses = [b for b in blocks if b.get("type") == "tool_use"]
+        outputs = [b for b in uses if b.get("name") == OUTPUT_TOOL]
+        if outputs:  # the structured answer response_format asked for
+            text = json.dumps(outputs[0].get("input") or {})
+        calls = [tool_call(b) for b in uses if b.get("name") != OUTPUT_TOOL]
         message: dict[str, Any] = {"role": "assistant", "content": text or None}
         if calls:
             message["tool_calls"] = calls
         elif message["content"] is None:
             message["content"] = ""
+        reasoning = "".join(b.get("thinking", "") for b in blocks if b.get("type") == "thinking")
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        reason = FINISH_REASONS.get(payload.get("stop_reason") or "", "stop")
+        if outputs and not calls and reason == "tool_calls":
+            reason = "stop"
         return {
             "id": payload.get("id") or completion_id(),
             "object": "chat.completion",
@@ -123,7 +141,7 @@ class AnthropicAdapter(Adapter):
                 {
                     "index": 0,
                     "message": message,
-                    "finish_reason": FINISH_REASONS.get(payload.get("stop_reason") or "", "stop"),
+                    "finish_reason": reason,
                 }
             ],
             "usage": usage(payload.get("usage") or {}),
@@ -232,6 +250,46 @@ def tool_result(message: dict[str, Any], param: str) -> dict[str, Any]:
     }
 
 
+def output_tool(value: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """response_format json_schema / json_object → a tool whose input is the answer, which
+    Claude must call (or, beside the client's own tools, may call: tool_choice any)."""
+    if not isinstance(value, dict) or value.get("type") in (None, "text"):
+        return {}
+    if value["type"] == "json_object":
+        schema: dict[str, Any] = {"type": "object"}
+    elif value["type"] == "json_schema" and isinstance(
+        (value.get("json_schema") or {}).get("schema"), dict
+    ):
+        schema = value["json_schema"]["schema"]
+    else:
+        raise unsupported("response_format must be text, json_object or json_schema",
+                          "response_format")  # fmt: skip
+    spec = value.get("json_schema") if isinstance(value.get("json_schema"), dict) else {}
+    description = spec.get("description") or "Give the answer as this tool's input."
+    tool = {"name": OUTPUT_TOOL, "description": description, "input_schema": schema}
+    existing = list(payload.get("tools") or [])
+    choice = {"type": "any"} if existing else {"type": "tool", "name": OUTPUT_TOOL}
+    return {"tools": [*existing, tool], "tool_choice": choice}
+
+
+def thinking(effort: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """reasoning_effort → extended thinking. The budget counts against max_tokens, so the
+    answer keeps the room the client gave it."""
+    if effort in (None, "none"):
+        return {}
+    budget = THINKING_BUDGETS.get(effort)
+    if budget is None:
+        raise unsupported(f"unknown reasoning_effort {effort!r}", "reasoning_effort")
+    params: dict[str, Any] = {
+        "thinking": {"type": "enabled", "budget_tokens": budget},
+        "max_tokens": payload["max_tokens"] + budget,
+    }
+    if (payload.get("tool_choice") or {}).get("type") in ("any", "tool"):
+        # Extended thinking allows only auto tool choice.
+        params["tool_choice"] = {"type": "auto"}
+    return params
+
+
 def sampling(body: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     temperature = body.get("temperature")
@@ -326,6 +384,7 @@ class AnthropicStreamTranslator(StreamTranslator):
         super().__init__(model=model, include_usage=include_usage)
         self._raw_usage: dict[str, Any] = {}
         self._tool_index: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
+        self._output_blocks: set[int] = set()  # blocks of OUTPUT_TOOL: their input is content
 
     def feed(self, event: SSEEvent) -> list[dict[str, Any]]:
         data = event_object(event)
@@ -346,8 +405,13 @@ class AnthropicStreamTranslator(StreamTranslator):
         block = data.get("content_block") or {}
         if block.get("type") == "text" and block.get("text"):
             return [self.chunk({"content": block["text"]})]
+        if block.get("type") == "thinking" and block.get("thinking"):
+            return [self.chunk({"reasoning_content": block["thinking"]})]
         if block.get("type") != "tool_use":
-            return []  # thinking and server-tool blocks have no chat completions form
+            return []  # server-tool blocks have no chat completions form
+        if block.get("name") == OUTPUT_TOOL:
+            self._output_blocks.add(int(data.get("index", 0)))
+            return []
         index = self._tool_index[int(data.get("index", 0))] = len(self._tool_index)
         call = {
             "index": index,
@@ -361,7 +425,11 @@ class AnthropicStreamTranslator(StreamTranslator):
         delta = data.get("delta") or {}
         if delta.get("type") == "text_delta" and delta.get("text"):
             return [self.chunk({"content": delta["text"]})]
+        if delta.get("type") == "thinking_delta" and delta.get("thinking"):
+            return [self.chunk({"reasoning_content": delta["thinking"]})]
         if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+            if int(data.get("index", 0)) in self._output_blocks:
+                return [self.chunk({"content": delta["partial_json"]})]
             index = self._tool_index.get(int(data.get("index", 0)))
             if index is None:
                 return []
@@ -375,6 +443,8 @@ class AnthropicStreamTranslator(StreamTranslator):
         if not reason:
             return []
         self.finish_reason = FINISH_REASONS.get(reason, "stop")
+        if self.finish_reason == "tool_calls" and not self._tool_index and self._output_blocks:
+            self.finish_reason = "stop"  # only the structured answer was "called"
         return [self.chunk({}, self.finish_reason)]
 
     def _on_message_stop(self, data: dict[str, Any]) -> list[dict[str, Any]]:

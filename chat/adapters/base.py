@@ -280,6 +280,8 @@ class Adapter:
 
     kind = ""
     supports_stream_usage = False
+    # Several choices in one call (`n`); without it the gateway makes n calls.
+    supports_n = False
 
     def build_request(
         self, *, base_url: str, api_key: str, model: str, body: dict[str, Any], stream: bool
@@ -295,6 +297,24 @@ class Adapter:
         raise NotImplementedError
 
     def stream_translator(self, *, model: str, include_usage: bool) -> StreamTranslator:
+        raise NotImplementedError
+
+    # Embeddings (POST /v1/embeddings): `body` is the client's OpenAI embeddings request,
+    # its `input` already a list (of strings, or of token arrays).
+    can_embed = False
+
+    def build_embeddings_request(
+        self, *, base_url: str, api_key: str, model: str, body: dict[str, Any]
+    ) -> UpstreamRequest:
+        raise UpstreamError(
+            400,
+            f"{self.kind} providers cannot create embeddings",
+            code="unsupported_parameter",
+            param="model",
+        )
+
+    def parse_embeddings(self, payload: Any, *, body: dict[str, Any]) -> dict[str, Any]:
+        """The upstream's answer → an OpenAI embeddings list."""
         raise NotImplementedError
 
 

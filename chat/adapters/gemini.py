@@ -38,6 +38,7 @@ from chat.adapters.base import (
     tool_calls,
     usage_dict,
 )
+from chat.adapters.parameters import COMMON, refuse_unhonoured, unsupported
 from chat.adapters.sse import SSEEvent
 
 FILTERED = frozenset(
@@ -46,6 +47,10 @@ FILTERED = frozenset(
 
 # reasoning_effort → thinkingConfig.thinkingBudget (tokens), as DESIGN.md maps it.
 THINKING_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+
+# n → candidateCount; logprobs are not translated (refused by name).
+HONOURED = COMMON | {"seed", "presence_penalty", "frequency_penalty"}
+MAX_SCHEMA_DEPTH = 32  # $ref inlining stops here: a recursive schema cannot be inlined
 
 # The subset of OpenAPI 3.0 Schema that Gemini's `Schema` object accepts; JSON Schema
 # keywords outside it (additionalProperties, $schema, strict...) make the request fail.
@@ -62,10 +67,12 @@ SCHEMA_KEYS = frozenset(
 class GeminiAdapter(Adapter):
     kind = "gemini"
     supports_stream_usage = True  # every stream chunk carries usageMetadata
+    supports_n = True  # candidateCount
 
     def build_request(
         self, *, base_url: str, api_key: str, model: str, body: dict[str, Any], stream: bool
     ) -> UpstreamRequest:
+        refuse_unhonoured(body, HONOURED, "gemini")
         system, contents = translate_contents(messages_of(body))
         payload: dict[str, Any] = {"contents": contents}
         if system:
@@ -123,6 +130,48 @@ class GeminiAdapter(Adapter):
 
     def stream_translator(self, *, model: str, include_usage: bool) -> StreamTranslator:
         return GeminiStreamTranslator(model=model, include_usage=include_usage)
+
+    can_embed = True
+
+    def build_embeddings_request(
+        self, *, base_url: str, api_key: str, model: str, body: dict[str, Any]
+    ) -> UpstreamRequest:
+        """:batchEmbedContents, one request per input; `dimensions` → outputDimensionality.
+        Gemini embeds text only: token arrays are refused."""
+        name = model.removeprefix("models/")
+        requests = []
+        for number, text in enumerate(body["input"]):
+            if not isinstance(text, str):
+                raise UpstreamError(
+                    400,
+                    "Gemini embeds text only, not token arrays",
+                    code="unsupported_parameter",
+                    type="invalid_request_error",
+                    param=f"input[{number}]",
+                )
+            request: dict[str, Any] = {
+                "model": f"models/{name}",
+                "content": {"parts": [{"text": text}]},
+            }
+            if body.get("dimensions") is not None:
+                request["outputDimensionality"] = body["dimensions"]
+            requests.append(request)
+        model_path = quote(name, safe="/-._")
+        return UpstreamRequest(
+            url=join_url(base_url, f"/models/{model_path}:batchEmbedContents"),
+            headers={"x-goog-api-key": api_key, "Content-Type": "application/json"},
+            json={"requests": requests},
+        )
+
+    def parse_embeddings(self, payload: Any, *, body: dict[str, Any]) -> dict[str, Any]:
+        embeddings = payload.get("embeddings") if isinstance(payload, dict) else None
+        if not isinstance(embeddings, list) or len(embeddings) != len(body["input"]):
+            raise UpstreamError(502, "Upstream embeddings answer is incomplete", retryable=True)
+        data = [
+            {"object": "embedding", "index": index, "embedding": (item or {}).get("values") or []}
+            for index, item in enumerate(embeddings)
+        ]
+        return {"object": "list", "data": data, "model": body["model"]}
 
 
 # --- request ---------------------------------------------------------------------------
@@ -248,8 +297,24 @@ def response_format(value: Any) -> dict[str, Any]:
     return config
 
 
-def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A JSON Schema reduced to what Gemini's Schema object accepts."""
+def gemini_schema(
+    schema: dict[str, Any], defs: dict[str, Any] | None = None, depth: int = 0
+) -> dict[str, Any]:
+    """A JSON Schema reduced to what Gemini's Schema object accepts: `$ref`s to `$defs`
+    (or `definitions`) inlined, `anyOf [X, {"type": "null"}]` as X with nullable."""
+    if depth > MAX_SCHEMA_DEPTH:
+        raise unsupported("recursive schemas cannot be sent to Gemini", "response_format")
+    if defs is None:
+        defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+    if isinstance(schema.get("$ref"), str):
+        schema = {**_resolve(schema["$ref"], defs), **{k: v for k, v in schema.items()
+                                                       if k != "$ref"}}  # fmt: skip
+    variants = schema.get("anyOf")
+    if isinstance(variants, list) and any(_is_null(v) for v in variants):
+        rest = [v for v in variants if not _is_null(v)]
+        merged = {k: v for k, v in schema.items() if k != "anyOf"}
+        merged = {**rest[0], **merged} if len(rest) == 1 else {**merged, "anyOf": rest}
+        return {**gemini_schema(merged, defs, depth + 1), "nullable": True}
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key not in SCHEMA_KEYS:
@@ -262,14 +327,27 @@ def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
                 out["nullable"] = True
         if key == "properties" and isinstance(value, dict):
             value = {
-                name: gemini_schema(sub) for name, sub in value.items() if isinstance(sub, dict)
+                name: gemini_schema(sub, defs, depth + 1)
+                for name, sub in value.items()
+                if isinstance(sub, dict)
             }
         elif key == "items" and isinstance(value, dict):
-            value = gemini_schema(value)
+            value = gemini_schema(value, defs, depth + 1)
         elif key == "anyOf" and isinstance(value, list):
-            value = [gemini_schema(sub) for sub in value if isinstance(sub, dict)]
+            value = [gemini_schema(sub, defs, depth + 1) for sub in value if isinstance(sub, dict)]
         out[key] = value
     return out
+
+
+def _resolve(ref: str, defs: dict[str, Any]) -> dict[str, Any]:
+    for prefix in ("#/$defs/", "#/definitions/"):
+        if ref.startswith(prefix) and isinstance(defs.get(ref.removeprefix(prefix)), dict):
+            return dict(defs[ref.removeprefix(prefix)])
+    raise unsupported(f"the schema reference {ref!r} cannot be resolved", "response_format")
+
+
+def _is_null(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("type") == "null"
 
 
 def tools(body: dict[str, Any]) -> dict[str, Any]:

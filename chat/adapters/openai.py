@@ -35,6 +35,7 @@ class OpenAIAdapter(Adapter):
     # openai_compatible servers that ignore stream_options simply send no usage chunk;
     # the gateway then estimates, so asking costs nothing.
     supports_stream_usage = True
+    supports_n = True
 
     def build_request(
         self, *, base_url: str, api_key: str, model: str, body: dict[str, Any], stream: bool
@@ -95,6 +96,23 @@ class OpenAIAdapter(Adapter):
 
     def stream_translator(self, *, model: str, include_usage: bool) -> StreamTranslator:
         return OpenAIStreamTranslator(model=model, include_usage=include_usage)
+
+    can_embed = True
+
+    def build_embeddings_request(
+        self, *, base_url: str, api_key: str, model: str, body: dict[str, Any]
+    ) -> UpstreamRequest:
+        """POST {base_url}/embeddings: the request as the client sent it, model replaced."""
+        return UpstreamRequest(
+            url=join_url(base_url, "/embeddings"),
+            headers=self.headers(api_key),
+            json={**body, "model": model},
+        )
+
+    def parse_embeddings(self, payload: Any, *, body: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            raise UpstreamError(502, "Upstream embeddings answer has no data", retryable=True)
+        return {**payload, "object": "list", "model": payload.get("model") or body["model"]}
 
 
 class OpenRouterAdapter(OpenAIAdapter):

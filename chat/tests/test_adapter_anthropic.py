@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from chat.adapters.anthropic import AnthropicAdapter
+from chat.adapters.anthropic import OUTPUT_TOOL, AnthropicAdapter
 from chat.adapters.base import UpstreamError
 from chat.adapters.sse import SSEEvent, SSEParser
 
@@ -75,10 +75,69 @@ def test_temperature_above_anthropics_range_is_clamped_to_one() -> None:
     assert build(temperature=1.7).json["temperature"] == 1.0
 
 
-def test_response_format_is_not_faked() -> None:
-    request = build(response_format={"type": "json_object"})
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "integer"}}}
+
+
+def test_response_format_json_schema_becomes_a_forced_tool() -> None:
+    request = build(
+        response_format={"type": "json_schema", "json_schema": {"name": "sum", "schema": SCHEMA}}
+    )
     assert "response_format" not in request.json
-    assert set(request.json) == {"model", "messages", "max_tokens"}
+    [tool] = request.json["tools"]
+    assert (tool["name"], tool["input_schema"]) == (OUTPUT_TOOL, SCHEMA)
+    assert request.json["tool_choice"] == {"type": "tool", "name": OUTPUT_TOOL}
+    beside = build(response_format={"type": "json_object"}, tools=[WEATHER_TOOL]).json
+    assert [t["name"] for t in beside["tools"]] == ["get_weather", OUTPUT_TOOL]
+    assert beside["tool_choice"] == {"type": "any"}
+
+
+def test_the_output_tools_input_comes_back_as_the_content() -> None:
+    completion = adapter.parse_response(
+        {"id": "msg_1", "model": "claude", "stop_reason": "tool_use",
+         "content": [{"type": "tool_use", "id": "t", "name": OUTPUT_TOOL,
+                      "input": {"answer": 4}}],
+         "usage": {"input_tokens": 5, "output_tokens": 2}},
+        model="claude",
+    )  # fmt: skip
+    [choice] = completion["choices"]
+    assert json.loads(choice["message"]["content"]) == {"answer": 4}
+    assert "tool_calls" not in choice["message"]
+    assert choice["finish_reason"] == "stop"
+
+
+def test_reasoning_effort_becomes_a_thinking_budget_and_thinking_comes_back() -> None:
+    request = build(reasoning_effort="medium", max_tokens=500)
+    assert request.json["thinking"] == {"type": "enabled", "budget_tokens": 8192}
+    assert request.json["max_tokens"] == 8192 + 500
+    completion = adapter.parse_response(
+        {"content": [{"type": "thinking", "thinking": "Two and two.", "signature": "s"},
+                     {"type": "text", "text": "4"}],
+         "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}},
+        model="claude",
+    )  # fmt: skip
+    message = completion["choices"][0]["message"]
+    assert (message["content"], message["reasoning_content"]) == ("4", "Two and two.")
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"logprobs": True}, "logprobs"),
+        ({"top_logprobs": 2}, "top_logprobs"),
+        ({"seed": 7}, "seed"),
+        ({"presence_penalty": 0.5}, "presence_penalty"),
+        ({"logit_bias": {"1": 2}}, "logit_bias"),
+    ],
+)
+def test_parameters_anthropic_cannot_honour_are_refused_by_name(params, named) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UpstreamError) as refused:
+        build(**params)
+    assert (refused.value.status, refused.value.code) == (400, "unsupported_parameter")
+    assert refused.value.param == named
+
+
+def test_neutral_values_ask_for_nothing() -> None:
+    assert build(logprobs=False, presence_penalty=0, store=True, metadata={"a": "b"})
 
 
 def test_consecutive_user_messages_are_merged() -> None:
@@ -378,7 +437,7 @@ def test_unknown_event_types_and_pings_are_skipped() -> None:
     assert translator.feed(SSEEvent("future_event", '{"type": "future_event"}')) == []
 
 
-def test_thinking_blocks_are_not_sent_as_content() -> None:
+def test_thinking_comes_back_as_reasoning_content_not_content() -> None:
     translator = adapter.stream_translator(model="claude", include_usage=False)
     start = {
         "type": "content_block_start",
@@ -391,7 +450,22 @@ def test_thinking_blocks_are_not_sent_as_content() -> None:
         "delta": {"type": "thinking_delta", "thinking": "hm"},
     }
     assert translator.feed(SSEEvent("content_block_start", json.dumps(start))) == []
-    assert translator.feed(SSEEvent("content_block_delta", json.dumps(delta))) == []
+    [chunk] = translator.feed(SSEEvent("content_block_delta", json.dumps(delta)))
+    assert chunk["choices"][0]["delta"] == {"role": "assistant", "reasoning_content": "hm"}
+
+
+def test_a_streamed_output_tool_is_content() -> None:
+    translator = adapter.stream_translator(model="claude", include_usage=False)
+    block = {"type": "tool_use", "id": "t", "name": OUTPUT_TOOL, "input": {}}
+    start = {"type": "content_block_start", "index": 0, "content_block": block}
+    delta = {"type": "content_block_delta", "index": 0,
+             "delta": {"type": "input_json_delta", "partial_json": '{"a": 1}'}}  # fmt: skip
+    stop = {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {}}
+    assert translator.feed(SSEEvent("content_block_start", json.dumps(start))) == []
+    [chunk] = translator.feed(SSEEvent("content_block_delta", json.dumps(delta)))
+    assert chunk["choices"][0]["delta"]["content"] == '{"a": 1}'
+    [end] = translator.feed(SSEEvent("message_delta", json.dumps(stop)))
+    assert end["choices"][0]["finish_reason"] == "stop"
 
 
 # --- errors ------------------------------------------------------------------------------

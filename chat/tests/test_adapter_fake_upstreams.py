@@ -233,7 +233,7 @@ def test_model_lists_come_in_each_formats_shape(fake: FakeUpstream) -> None:
 
 
 def test_unknown_paths_are_404s_and_not_recorded_as_chat(fake_openai: FakeUpstream) -> None:
-    assert HTTP.post(f"{fake_openai.base_url}/embeddings", json={}).status_code == 404
+    assert HTTP.post(f"{fake_openai.base_url}/completions", json={}).status_code == 404
     assert fake_openai.requests == []
 
 

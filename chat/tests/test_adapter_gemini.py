@@ -130,6 +130,69 @@ def test_json_schema_becomes_a_response_schema_gemini_accepts() -> None:
     }
 
 
+def test_refs_are_inlined_and_nullable_unions_mapped() -> None:
+    """What pydantic emits for a nested model and an Optional field."""
+    schema = {
+        "$defs": {
+            "Address": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+                "title": "Address",
+            }
+        },
+        "type": "object",
+        "properties": {
+            "home": {"$ref": "#/$defs/Address"},
+            "work": {"anyOf": [{"$ref": "#/$defs/Address"}, {"type": "null"}], "default": None},
+            "nick": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Nick"},
+            "either": {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]},
+        },
+    }
+    response_format = {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}}
+    got = build(response_format=response_format).json["generationConfig"]["responseSchema"]
+    address = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "title": "Address",
+    }
+    assert got["properties"] == {
+        "home": address,
+        "work": {**address, "default": None, "nullable": True},
+        "nick": {"type": "string", "title": "Nick", "nullable": True},
+        "either": {"anyOf": [{"type": "string"}, {"type": "integer"}], "nullable": True},
+    }
+
+
+def test_a_recursive_schema_is_refused_not_truncated() -> None:
+    schema = {
+        "$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
+        "$ref": "#/$defs/Node",
+    }
+    with pytest.raises(UpstreamError) as refused:
+        build(response_format={"type": "json_schema", "json_schema": {"schema": schema}})
+    assert refused.value.code == "unsupported_parameter"
+
+
+def test_reasoning_effort_becomes_a_thinking_budget() -> None:
+    config = build(reasoning_effort="low").json["generationConfig"]
+    assert config["thinkingConfig"] == {"thinkingBudget": 1024, "includeThoughts": True}
+
+
+@pytest.mark.parametrize("params", [{"logprobs": True}, {"top_logprobs": 3}, {"logit_bias": {}}])
+def test_logprobs_and_the_like_are_refused_by_name(params) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UpstreamError) as refused:
+        build(**params)
+    named = next(iter(params))
+    assert (refused.value.code, refused.value.param) == ("unsupported_parameter", named)
+
+
+def test_seed_and_n_reach_gemini() -> None:
+    config = build(seed=3, n=2).json["generationConfig"]
+    assert (config["seed"], config["candidateCount"]) == (3, 2)
+
+
 def test_text_response_format_changes_nothing() -> None:
     assert "generationConfig" not in build(response_format={"type": "text"}).json
 

@@ -1,11 +1,14 @@
 """Fake upstream LLM servers for tests: real HTTP on 127.0.0.1, real wire formats.
 
 Three servers speak the three wire formats Switchboard translates to: `FakeOpenAI`
-(POST /v1/chat/completions, GET /v1/models), `FakeAnthropic` (POST /v1/messages,
-GET /v1/models) and `FakeGemini` (POST /v1beta/models/{model}:generateContent and
-:streamGenerateContent?alt=sse, GET /v1beta/models). Each runs aiohttp.web on an ephemeral
-port in a background thread with its own event loop, so the code under test (sync or
-async, any loop) talks to it over a real socket.
+(POST /v1/chat/completions, POST /v1/responses — the Responses API, answers and event
+streams rendered from the same script —, POST /v1/embeddings, GET /v1/models),
+`FakeAnthropic` (POST /v1/messages, GET /v1/models) and `FakeGemini` (POST
+/v1beta/models/{model}:generateContent, :streamGenerateContent?alt=sse and
+:batchEmbedContents, GET /v1beta/models). Embeddings are `fake_vector(index, input,
+dimensions)`; only `fail` behaviours of the script apply to them. Each runs aiohttp.web
+on an ephemeral port in a background thread with its own event loop, so the code under
+test (sync or async, any loop) talks to it over a real socket.
 
 Fixtures (function scope; a server starts in a few milliseconds): `fake_openai`,
 `fake_anthropic`, `fake_gemini`, and `closed_port` (a port with nothing listening).
@@ -53,8 +56,10 @@ What a server offers:
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -278,12 +283,17 @@ class FakeUpstream:
             if self.models_status >= 400:
                 return self._error(self.models_status, "The model list is failing")
             return web.json_response(self.models_body())
-        if route != "chat":
+        if route not in ("chat", "responses", "embeddings"):
             return self._error(404, f"No route for {request.method} {request.path}")
+        record["route"] = route
         self.requests.append(record)
         if self.api_key is not None and self.key_of(request) != self.api_key:
             return self._error(401, "Invalid API key")
         behaviour = self._script.popleft() if self._script else (self.default or Reply())
+        if route == "embeddings":
+            if isinstance(behaviour, Fail):
+                return self._fail(behaviour)
+            return web.json_response(self.embeddings_body(record))
         try:
             return await self._act(behaviour, request, record)
         except asyncio.CancelledError:
@@ -303,7 +313,7 @@ class FakeUpstream:
         streaming = self.wants_stream(request, record)
         if isinstance(behaviour, Stream):
             if not streaming:
-                return web.json_response(self.reply_body(behaviour.as_reply(), model))
+                return web.json_response(self.reply_body(behaviour.as_reply(), model, record))
             return await self._stream(request, behaviour, model, record)
         assert isinstance(behaviour, Reply)
         if streaming:
@@ -313,7 +323,7 @@ class FakeUpstream:
                 finish_reason=behaviour.finish_reason,
             )
             return await self._stream(request, stream, model, record, behaviour.tool_calls)
-        return web.json_response(self.reply_body(behaviour, model))
+        return web.json_response(self.reply_body(behaviour, model, record))
 
     async def _stream(
         self,
@@ -398,7 +408,12 @@ class FakeUpstream:
     def wants_stream(self, request: web.Request, record: dict[str, Any]) -> bool:
         return bool((record["json"] or {}).get("stream"))
 
-    def reply_body(self, reply: Reply, model: str) -> dict[str, Any]:
+    def reply_body(
+        self, reply: Reply, model: str, record: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def embeddings_body(self, record: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
     def stream_events(
@@ -436,12 +451,39 @@ class FakeOpenAI(FakeUpstream):
     def route(self, method: str, path: str) -> str | None:
         if method == "POST" and path == "/v1/chat/completions":
             return "chat"
+        if method == "POST" and path in ("/v1/responses", "/v1/embeddings"):
+            return path.removeprefix("/v1/")
         return "models" if method == "GET" and path == "/v1/models" else None
 
     def key_of(self, request: web.Request) -> str | None:
         return request.headers.get("Authorization", "").removeprefix("Bearer ") or None
 
-    def reply_body(self, reply: Reply, model: str) -> dict[str, Any]:
+    def embeddings_body(self, record: dict[str, Any]) -> dict[str, Any]:
+        """One vector per input (its index and length in it), base64 when asked."""
+        body = record["json"] or {}
+        inputs = body.get("input")
+        inputs = inputs if isinstance(inputs, list) and not _is_tokens(inputs) else [inputs]
+        data = []
+        for index, text in enumerate(inputs):
+            vector = fake_vector(index, text, body.get("dimensions"))
+            if body.get("encoding_format") == "base64":
+                packed: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            else:
+                packed = vector
+            data.append({"object": "embedding", "index": index, "embedding": packed})
+        tokens = sum(len(str(text)) // 4 + 1 for text in inputs)
+        return {
+            "object": "list",
+            "data": data,
+            "model": body.get("model"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+    def reply_body(
+        self, reply: Reply, model: str, record: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if record is not None and record.get("route") == "responses":
+            return responses_body(reply, model)
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
         calls = self._calls(reply.tool_calls)
         if calls:
@@ -474,6 +516,9 @@ class FakeOpenAI(FakeUpstream):
     def stream_events(
         self, stream: Stream, model: str, record: dict[str, Any], tool_calls: list[dict[str, Any]]
     ) -> Iterator[tuple[bytes, bool]]:
+        if record.get("route") == "responses":
+            yield from responses_events(stream, model, tool_calls)
+            return
         body = record["json"] or {}
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         base = {
@@ -530,6 +575,102 @@ class FakeOpenAI(FakeUpstream):
         return {"object": "list", "data": data}
 
 
+def _is_tokens(inputs: list[Any]) -> bool:
+    """One token array ([1, 2, 3]) rather than a list of inputs."""
+    return bool(inputs) and all(isinstance(x, int) for x in inputs)
+
+
+def fake_vector(index: int, text: Any, dimensions: int | None) -> list[float]:
+    """A deterministic vector: [index, length of the input, 0.5, 0.25, ...]."""
+    size = dimensions or 8
+    head = [float(index), float(len(text) if isinstance(text, str | list) else 0)]
+    return [*head, *(1 / 2**n for n in range(1, size - 1))][:size]
+
+
+def _responses_usage(counts: tuple[int, int] | None) -> dict[str, Any] | None:
+    if counts is None:
+        return None
+    return {
+        "input_tokens": counts[0],
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": counts[1],
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": sum(counts),
+    }
+
+
+def _responses_object(model: str, output: list[dict[str, Any]], status: str) -> dict[str, Any]:
+    return {
+        "id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": int(time.time()),
+        "status": status, "model": model, "output": output, "error": None,
+        "incomplete_details": None, "parallel_tool_calls": True, "tool_choice": "auto",
+        "tools": [], "usage": None,
+    }  # fmt: skip
+
+
+def _responses_output(text: str, tool_calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    output: list[dict[str, Any]] = []
+    if text:
+        output.append(
+            {"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+             "content": [{"type": "output_text", "text": text, "annotations": []}]}
+        )  # fmt: skip
+    for n, call in enumerate(tool_calls):
+        output.append(
+            {"type": "function_call", "id": f"fc_{n}", "call_id": call.get("id") or f"call_{n}",
+             "name": call["name"], "arguments": arguments_json(call), "status": "completed"}
+        )  # fmt: skip
+    return output
+
+
+def responses_body(reply: Reply, model: str) -> dict[str, Any]:
+    """A Responses API answer (OpenAI's POST /v1/responses)."""
+    body = _responses_object(model, _responses_output(reply.text, reply.tool_calls), "completed")
+    body["usage"] = _responses_usage(reply.token_counts())
+    return body
+
+
+def responses_events(
+    stream: Stream, model: str, tool_calls: list[dict[str, Any]]
+) -> Iterator[tuple[bytes, bool]]:
+    """The Responses event sequence; each text delta (or raw piece) is one chunk."""
+    sequence = iter(range(10_000))
+
+    def ev(kind: str, **fields: Any) -> bytes:
+        return sse({"type": kind, "sequence_number": next(sequence), **fields}, event=kind)
+
+    response = _responses_object(model, [], "in_progress")
+    yield ev("response.created", response=response), False
+    yield ev("response.in_progress", response=response), False
+    item = {"type": "message", "id": "msg_fake", "status": "in_progress", "role": "assistant",
+            "content": []}  # fmt: skip
+    yield ev("response.output_item.added", output_index=0, item=item), False
+    part = {"type": "output_text", "text": "", "annotations": []}
+    yield ev("response.content_part.added", item_id="msg_fake", output_index=0,
+             content_index=0, part=part), False  # fmt: skip
+    text = ""
+    for piece in stream.chunks:
+        if isinstance(piece, bytes):
+            yield piece, True
+        elif isinstance(piece, dict):
+            yield sse(piece, event=piece.get("type")), True
+        else:
+            text += piece
+            yield ev("response.output_text.delta", item_id="msg_fake", output_index=0,
+                     content_index=0, delta=piece, logprobs=[]), True  # fmt: skip
+    yield ev("response.output_text.done", item_id="msg_fake", output_index=0,
+             content_index=0, text=text, logprobs=[]), False  # fmt: skip
+    output = _responses_output(text, tool_calls)
+    for index, done in enumerate(output):
+        yield ev("response.output_item.done", output_index=index, item=done), False
+    counts = stream.usage if isinstance(stream.usage, tuple) else None
+    if stream.usage == "auto":
+        counts = (DEFAULT_PROMPT_TOKENS, max(len(stream.chunks), 1))
+    final = {**response, "status": "completed", "output": output,
+             "usage": _responses_usage(counts)}  # fmt: skip
+    yield ev("response.completed", response=final), False
+
+
 def _openai_usage(counts: tuple[int, int]) -> dict[str, int]:
     return {"prompt_tokens": counts[0], "completion_tokens": counts[1], "total_tokens": sum(counts)}
 
@@ -557,7 +698,9 @@ class FakeAnthropic(FakeUpstream):
     def key_of(self, request: web.Request) -> str | None:
         return request.headers.get("x-api-key")
 
-    def reply_body(self, reply: Reply, model: str) -> dict[str, Any]:
+    def reply_body(
+        self, reply: Reply, model: str, record: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         content: list[dict[str, Any]] = [{"type": "text", "text": reply.text}] if reply.text else []
         content += [
             {"type": "tool_use", "id": call.get("id") or f"toolu_{n}", "name": call["name"],
@@ -661,6 +804,12 @@ class FakeGemini(FakeUpstream):
             and path.endswith((":generateContent", ":streamGenerateContent"))
         ):
             return "chat"
+        if (
+            method == "POST"
+            and path.startswith("/v1beta/models/")
+            and path.endswith(":batchEmbedContents")
+        ):
+            return "embeddings"
         return "models" if method == "GET" and path == "/v1beta/models" else None
 
     def key_of(self, request: web.Request) -> str | None:
@@ -672,7 +821,19 @@ class FakeGemini(FakeUpstream):
     def wants_stream(self, request: web.Request, record: dict[str, Any]) -> bool:
         return request.path.endswith(":streamGenerateContent")
 
-    def reply_body(self, reply: Reply, model: str) -> dict[str, Any]:
+    def embeddings_body(self, record: dict[str, Any]) -> dict[str, Any]:
+        requests = (record["json"] or {}).get("requests") or []
+        embeddings = []
+        for index, item in enumerate(requests):
+            text = "".join(p.get("text", "") for p in item["content"]["parts"])
+            embeddings.append(
+                {"values": fake_vector(index, text, item.get("outputDimensionality"))}
+            )
+        return {"embeddings": embeddings}
+
+    def reply_body(
+        self, reply: Reply, model: str, record: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
         parts += [
             {"functionCall": {"name": c["name"], "args": arguments_dict(c)}}

@@ -168,7 +168,9 @@ def test_sync_understands_gemini_and_anthropic_lists(api, upstream) -> None:
     sync(api)
     flash = info("gemini-2.0-flash")
     assert (flash.name, flash.context_length) == ("Gemini 2.0 Flash", 1048576)
-    assert not ModelInfo.objects.filter(model_id="text-embedding-004").exists()
+    # Embedding models join the catalog for /v1/embeddings, marked as such.
+    assert info("text-embedding-004").can_embed
+    assert not flash.can_embed
     assert info("claude-sonnet-4-20250514").name == "Claude Sonnet 4"
 
 
