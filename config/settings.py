@@ -90,6 +90,8 @@ SWITCHBOARD_VERSION = "0.1.0"
 V1_MAX_BODY_BYTES = env.int("V1_MAX_BODY_BYTES", default=20 * 1024 * 1024)
 # Output tokens a budget reserves for a request that sets no max_tokens (DESIGN.md budgets).
 BUDGET_RESERVE_TOKENS = env.int("BUDGET_RESERVE_TOKENS", default=1024)
+# Self-service keys: how many active keys a user without ApiKey permissions may hold.
+MAX_KEYS_PER_USER = env.int("MAX_KEYS_PER_USER", default=5)
 
 # --- Django ------------------------------------------------------------------------
 

@@ -42,8 +42,8 @@ def key_counter(key_id: int) -> str:
     return f"spend:key:{key_id}"
 
 
-def user_counter(user_id: int, period_start: datetime) -> str:
-    return f"spend:user:{user_id}:{period_start:%Y%m%d}"
+def user_counter(user_id: int, period: str, start: datetime) -> str:
+    return f"spend:user:{user_id}:{period}:{start:%Y%m%d}"
 
 
 def spent_in_rows(key_id: int) -> int:
@@ -131,7 +131,7 @@ async def areserve_user(
     start, end = quotas.period_bounds(quota.period)
     ttl = int((end - start).total_seconds()) + 86_400
     reservation = await counters.areserve(
-        user_counter(quota.user_id, start),
+        user_counter(quota.user_id, quota.period, start),
         nano(amount_usd),
         nano(quota.budget_usd),
         ttl,
@@ -151,7 +151,7 @@ def _owed_counters(row: UsageLog, reserved: set[str]) -> set[str]:
         quota = quotas.for_user(row.user_id)
         if quota is not None and quota.budget_usd is not None:
             start, _ = quotas.period_bounds(quota.period, row.created_at)
-            owed.add(counters.shared.spend_key(user_counter(row.user_id, start)))
+            owed.add(counters.shared.spend_key(user_counter(row.user_id, quota.period, start)))
     return owed
 
 
