@@ -54,7 +54,8 @@ def within(seconds: float, check: Callable[[], bool]) -> bool:
 # --- operators ---------------------------------------------------------------------------
 
 
-def test_a_key_created_through_the_api_works_on_v1_at_once(live_gateway, route, api) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("route")
+def test_a_key_created_through_the_api_works_on_v1_at_once(live_gateway, api) -> None:  # type: ignore[no-untyped-def]
     response = send(api, "POST", "/api/keys", {"name": "ci", "rpm_limit": 100})
     assert response.status_code == 201, response.content
     created = response.json()
@@ -69,7 +70,8 @@ def test_a_key_created_through_the_api_works_on_v1_at_once(live_gateway, route, 
     assert raw not in (stored.key_hash, stored.prefix)
 
 
-def test_patch_and_delete_take_effect_on_v1_within_two_seconds(live_gateway, route, api) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("route")
+def test_patch_and_delete_take_effect_on_v1_within_two_seconds(live_gateway, api) -> None:  # type: ignore[no-untyped-def]
     created = send(api, "POST", "/api/keys", {"name": "svc"}).json()
     raw, path = created["key"], f"/api/keys/{created['id']}"
     assert v1_status(live_gateway, raw) == 200
@@ -91,7 +93,8 @@ def test_patch_and_delete_take_effect_on_v1_within_two_seconds(live_gateway, rou
     assert send(api, "GET", path).status_code == 404
 
 
-def test_rotation_accepts_both_secrets_until_the_grace_ends(live_gateway, route, api) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("route")
+def test_rotation_accepts_both_secrets_until_the_grace_ends(live_gateway, api) -> None:  # type: ignore[no-untyped-def]
     created = send(api, "POST", "/api/keys", {"name": "rotating"}).json()
     old, path = created["key"], f"/api/keys/{created['id']}/rotate"
     rotated = send(api, "POST", path, {"grace_seconds": 3600})
@@ -109,7 +112,8 @@ def test_rotation_accepts_both_secrets_until_the_grace_ends(live_gateway, route,
     assert v1_status(live_gateway, new) == 200
 
 
-def test_rotation_without_grace_ends_the_old_secret_at_once(live_gateway, route, api) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("route")
+def test_rotation_without_grace_ends_the_old_secret_at_once(live_gateway, api) -> None:  # type: ignore[no-untyped-def]
     created = send(api, "POST", "/api/keys", {"name": "leaked"}).json()
     new = send(api, "POST", f"/api/keys/{created['id']}/rotate", {}).json()["key"]
     assert within(2, lambda: v1_status(live_gateway, created["key"]) == 401)
@@ -245,7 +249,8 @@ def test_a_user_holds_at_most_max_keys_per_user(as_alice, alice, settings) -> No
     assert ApiKey.objects.filter(owner=alice, is_active=True).count() == 2
 
 
-def test_a_users_own_key_is_refused_on_api(live_gateway, route, as_alice) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("route")
+def test_a_users_own_key_is_refused_on_api(live_gateway, as_alice) -> None:  # type: ignore[no-untyped-def]
     raw = send(as_alice, "POST", "/api/keys", {"name": "cli"}).json()["key"]
     assert v1_status(live_gateway, raw) == 200
     for path in ("/api/keys", "/api/providers", "/api/users/me/quota", "/api/usage"):
