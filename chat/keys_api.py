@@ -78,7 +78,9 @@ def self_service_checks(request: HttpRequest, scopes: list[str] | None, owner_id
 def check_cap(owner_id: int | None, excluding: int | None = None) -> None:
     if owner_id is None:
         return
-    active = ApiKey.objects.filter(owner_id=owner_id, is_active=True).exclude(pk=excluding)
+    active = ApiKey.objects.filter(owner_id=owner_id, is_active=True)
+    if excluding is not None:
+        active = active.exclude(pk=excluding)
     if active.count() >= settings.MAX_KEYS_PER_USER:
         raise ValidationError(
             {

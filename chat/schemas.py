@@ -16,9 +16,13 @@ Budget = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
 MAX_GRACE_SECONDS = 30 * 86_400
 
 
+def chat_only() -> list[ScopeName]:
+    return ["chat"]
+
+
 class KeyIn(Schema):
     name: Name
-    scopes: list[ScopeName] = Field(default_factory=lambda: ["chat"], min_length=1)
+    scopes: list[ScopeName] = Field(default_factory=chat_only, min_length=1)
     budget_usd: Budget | None = None
     rpm_limit: int | None = Field(default=None, ge=1, le=1_000_000)
     expires_at: datetime | None = None

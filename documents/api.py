@@ -13,7 +13,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -146,18 +146,29 @@ def call_context(request: HttpRequest) -> CallContext:
     )
 
 
-async def answer(request: HttpRequest, question: qa.Question) -> dict[str, Any]:
+def refusal(exc: GatewayError) -> JsonResponse:
+    """The gateway said no: its status, message and code (`quota_exceeded`, …), and when a
+    retry may succeed."""
+    response = JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.status)
+    if exc.retry_after:
+        response["Retry-After"] = str(int(exc.retry_after + 0.999))
+    return response
+
+
+async def answer(request: HttpRequest, question: qa.Question) -> Any:
     try:
         return await qa.answer(question, call_context(request))
     except GatewayError as exc:
-        raise HttpError(exc.status, exc.message) from exc
+        return refusal(exc)
 
 
-async def answer_stream(request: HttpRequest, question: qa.Question) -> StreamingHttpResponse:
+async def answer_stream(
+    request: HttpRequest, question: qa.Question
+) -> StreamingHttpResponse | JsonResponse:
     try:
         stream = await qa.open_answer_stream(question, call_context(request))
     except GatewayError as exc:
-        raise HttpError(exc.status, exc.message) from exc
+        return refusal(exc)
     response = StreamingHttpResponse(qa.relay(question, stream), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
@@ -179,7 +190,7 @@ async def ask_documents(request: HttpRequest, payload: MultiQuestionIn) -> Any:
 @router.post("/{int:document_id}/qa/stream")
 async def ask_document_stream(
     request: HttpRequest, document_id: int, payload: QuestionIn
-) -> StreamingHttpResponse:
+) -> StreamingHttpResponse | JsonResponse:
     question = await sync_to_async(prepare_question)(request, [document_id], payload)
     return await answer_stream(request, question)
 
@@ -187,6 +198,6 @@ async def ask_document_stream(
 @router.post("/qa/stream")
 async def ask_documents_stream(
     request: HttpRequest, payload: MultiQuestionIn
-) -> StreamingHttpResponse:
+) -> StreamingHttpResponse | JsonResponse:
     question = await sync_to_async(prepare_question)(request, payload.document_ids, payload)
     return await answer_stream(request, question)

@@ -56,9 +56,11 @@ def quota_of(user_id: int) -> dict[str, Any]:
 
 @router.get("/me/quota", response=MyQuotaOut, auth=UserSession())
 def my_quota(request: HttpRequest) -> dict[str, Any]:
-    data = quota_of(request.user.id)
+    user_id = request.user.pk
+    assert user_id is not None  # UserSession let only a logged-in user in
+    data = quota_of(user_id)
     start, end = quotas.period_bounds(data["period"])
-    spent = spend.user_spent_usd(request.user.id, start, end)
+    spent = spend.user_spent_usd(user_id, start, end)
     budget = data["budget_usd"]
     remaining = None if budget is None else max(Decimal(0), budget - spent)
     return data | {"spent_usd": spent, "remaining_usd": remaining, "resets_at": end}

@@ -73,11 +73,10 @@ def console_for(base: str, user: Any) -> httpx.Client:
     return client
 
 
-def console_turn(client: httpx.Client, session: Session) -> dict[str, Any]:
+def console_turn(client: httpx.Client, session: Session, **extra: Any) -> dict[str, Any]:
     """One console chat turn; its events by name (the last of each)."""
-    response = client.post(
-        "/api/chat/stream", json={"session_id": str(session.id), "content": "hi"}
-    )
+    body = {"session_id": str(session.id), "content": "hi", **extra}
+    response = client.post("/api/chat/stream", json=body)
     assert response.status_code == 200, response.text
     events: dict[str, Any] = {}
     for block in response.text.split("\n\n"):
@@ -177,6 +176,9 @@ def test_a_spent_quota_refuses_the_console_and_own_keys_until_raised(
     events = console_turn(alice_console, alices_chat)
     assert events["error"]["code"] == "quota_exceeded", events
     assert "token" not in events
+    playground = Session.objects.create(user=alice, session_type="playground")
+    events = console_turn(alice_console, playground, model="smart")
+    assert events["error"]["code"] == "quota_exceeded", events
 
     # Another user is not limited by alice's quota.
     assert "done" in console_turn(console_for(live_gateway, bob), bobs_chat)
