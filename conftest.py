@@ -36,13 +36,14 @@ def _forget_process_state() -> None:
     from chat import keys
     from coordination import changes, counters
     from routing import snapshot
-    from usage import recording, spend
+    from usage import quotas, recording, spend
 
     changes.signal.forget()
     counters.shared.reset_local()
     spend.prices.clear()
     recording.key_use.forget()
     keys.store.forget()
+    quotas.store.forget()
     snapshot.store.forget()
 
 

@@ -19,7 +19,15 @@ class ApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ["name", "scopes", "budget_usd", "rpm_limit", "expires_at", "is_active"]
+        fields = [
+            "name",
+            "owner",
+            "scopes",
+            "budget_usd",
+            "rpm_limit",
+            "expires_at",
+            "is_active",
+        ]
 
 
 @admin.register(ApiKey)
@@ -27,6 +35,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
     list_display = [
         "name",
+        "owner",
         "prefix",
         "scopes",
         "budget_usd",
@@ -37,7 +46,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["is_active"]
-    search_fields = ["name", "prefix"]
+    search_fields = ["name", "prefix", "owner__username"]
+    autocomplete_fields = ["owner"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
     actions = ["revoke"]
 

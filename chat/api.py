@@ -7,7 +7,7 @@ call goes through chat.gateway, and the usage record is written after the respon
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,6 @@ from chat.models import Scope
 from chat.validation import parse_chat_request, too_large
 from config.logging import request_id_var
 from config.middleware import request_id_for
-from routing.engine import Candidate
 
 router = Router(tags=["openai"])
 
@@ -118,6 +117,7 @@ async def admit(
         request_id=request_id(request),
         source=source,
         api_key_id=key.id if key else None,
+        user_id=key.owner_id if key else None,  # a user's key spends their quota
         batch_record=True,
     )
     try:
@@ -126,22 +126,11 @@ async def admit(
         ctx.draft.requested_model = body["model"]
         if key is not None:
             await limits.check_rate(key)
-            if key.budget_usd is not None:
-                ctx.admit = _budget_admission(key, ctx, estimate(body), body)
+            if key.budget_usd is not None or key.owner_id is not None:
+                ctx.admit = limits.admission(ctx.draft, key, key.owner_id, body, estimate(body))
     except GatewayError as error:
         raise Refused(error, ctx) from error
     return Admitted(ctx, key, raw, body)
-
-
-def _budget_admission(
-    key: KeyInfo, ctx: CallContext, prompt_tokens: int, body: dict[str, Any]
-) -> Callable[[list[Candidate]], Awaitable[None]]:
-    output = limits.output_tokens(body)
-
-    async def reserve(candidates: list[Candidate]) -> None:
-        await limits.reserve_budget(key, ctx.draft, candidates, prompt_tokens, output)
-
-    return reserve
 
 
 class RecordedResponse(HttpResponse):

@@ -3,7 +3,8 @@
 Active keys are held in an in-process table keyed by hash (coordination.versioned), rebuilt
 when the change signal moves: an ApiKey saved or deleted in any process bumps it, so a new
 key works and a revoked one stops working everywhere within about a second. Expiry is
-checked against the clock on every request.
+checked against the clock on every request. A rotated key is in the table twice: under
+its new hash, and under the old one until its grace period ends.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class KeyInfo:
     budget_usd: Decimal | None
     rpm_limit: int | None
     expires_at: datetime | None
+    owner_id: int | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -40,19 +42,31 @@ class KeyInfo:
         return self.expires_at is not None and self.expires_at <= now
 
 
+def _info(key: ApiKey, key_hash: str, expires_at: datetime | None) -> KeyInfo:
+    return KeyInfo(
+        id=key.id,
+        name=key.name,
+        key_hash=key_hash,
+        scopes=tuple(key.scopes),
+        budget_usd=key.budget_usd,
+        rpm_limit=key.rpm_limit,
+        expires_at=expires_at,
+        owner_id=key.owner_id,
+    )
+
+
 def _load() -> dict[str, KeyInfo]:
-    return {
-        key.key_hash: KeyInfo(
-            id=key.id,
-            name=key.name,
-            key_hash=key.key_hash,
-            scopes=tuple(key.scopes),
-            budget_usd=key.budget_usd,
-            rpm_limit=key.rpm_limit,
-            expires_at=key.expires_at,
-        )
-        for key in ApiKey.objects.filter(is_active=True)
-    }
+    table: dict[str, KeyInfo] = {}
+    now = timezone.now()
+    for key in ApiKey.objects.filter(is_active=True):
+        table[key.key_hash] = _info(key, key.key_hash, key.expires_at)
+        if key.previous_usable(now):
+            # The old secret ends with its grace period (or the key's expiry, if sooner).
+            ends = key.previous_valid_until
+            if key.expires_at is not None and ends is not None:
+                ends = min(ends, key.expires_at)
+            table[key.previous_hash] = _info(key, key.previous_hash, ends)
+    return table
 
 
 store: VersionedStore[dict[str, KeyInfo]] = VersionedStore(_load)

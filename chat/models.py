@@ -3,9 +3,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -56,6 +58,19 @@ class ApiKey(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_keys",
+        help_text="The user this key spends for (their quota applies). Empty: an operator key.",
+    )
+    # The secret a rotation replaced, still accepted until previous_valid_until.
+    previous_hash = models.CharField(
+        max_length=64, blank=True, default="", editable=False, db_index=True
+    )
+    previous_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -73,15 +88,38 @@ class ApiKey(models.Model):
         scopes: list[str] | None = None,
         budget_usd: Decimal | None = None,
         rpm_limit: int | None = None,
+        **fields: object,
     ) -> tuple[ApiKey, str]:
         """Create a key; return it with the raw key, which is never available again."""
         raw = generate_key()
         key = cls(
-            name=name, scopes=scopes or [Scope.CHAT], budget_usd=budget_usd, rpm_limit=rpm_limit
+            name=name,
+            scopes=scopes or [Scope.CHAT],
+            budget_usd=budget_usd,
+            rpm_limit=rpm_limit,
+            **fields,
         )
         key.set_raw(raw)
         key.save()
         return key, raw
+
+    def rotate(self, grace_seconds: int = 0) -> str:
+        """A new secret for this key; the old one keeps working for `grace_seconds`.
+        Returns the new raw key, which is never available again."""
+        raw = generate_key()
+        if grace_seconds > 0:
+            self.previous_hash = self.key_hash
+            self.previous_valid_until = timezone.now() + timedelta(seconds=grace_seconds)
+        else:
+            self.previous_hash, self.previous_valid_until = "", None
+        self.set_raw(raw)
+        self.save()
+        return raw
+
+    def previous_usable(self, now: datetime) -> bool:
+        return bool(self.previous_hash) and (
+            self.previous_valid_until is not None and self.previous_valid_until > now
+        )
 
     def set_raw(self, raw: str) -> None:
         self.prefix = raw[: len(KEY_PREFIX) + 4]
@@ -101,10 +139,19 @@ def find_key(raw: str) -> ApiKey | None:
     if not raw:
         return None
     digest = hash_key(raw)
-    key = ApiKey.objects.usable().filter(key_hash=digest).first()
-    if key is None or not hmac.compare_digest(key.key_hash, digest):
+    now = timezone.now()
+    key = (
+        ApiKey.objects.usable()
+        .filter(models.Q(key_hash=digest) | models.Q(previous_hash=digest))
+        .first()
+    )
+    if key is None:
         return None
-    return key
+    if hmac.compare_digest(key.key_hash, digest):
+        return key
+    if hmac.compare_digest(key.previous_hash, digest) and key.previous_usable(now):
+        return key
+    return None
 
 
 class StoredResponseQuerySet(models.QuerySet["StoredResponse"]):

@@ -159,6 +159,7 @@ def on_v1_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _add_routers() -> None:
+    from chat.keys_api import router as keys_router
     from console.admin_api import router as admin_router
     from console.api import health_router
     from console.api import router as console_router
@@ -167,6 +168,7 @@ def _add_routers() -> None:
     from providers.api import router as providers_router
     from routing.api import router as routes_router
     from usage.api import router as usage_router
+    from usage.quota_api import router as quota_router
 
     api.add_router("/", health_router)
     api.add_router("/providers", providers_router)
@@ -175,6 +177,8 @@ def _add_routers() -> None:
     api.add_router("/usage", usage_router)
     api.add_router("/documents", documents_router)
     api.add_router("/admin", admin_router)
+    api.add_router("/keys", keys_router)
+    api.add_router("/users", quota_router)
     api.add_router("/", console_router)
 
     from chat.api import router as openai_router

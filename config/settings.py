@@ -98,6 +98,8 @@ RESPONSES_RETENTION_DAYS = env.int("RESPONSES_RETENTION_DAYS", default=30)
 # Browser origins allowed to call /v1 (config.gateway_handler answers their preflight);
 # empty: no CORS headers at all.
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+# Self-service keys: how many active keys a user without ApiKey permissions may hold.
+MAX_KEYS_PER_USER = env.int("MAX_KEYS_PER_USER", default=5)
 
 # --- Django ------------------------------------------------------------------------
 

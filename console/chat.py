@@ -24,7 +24,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
-from chat import outbound
+from chat import limits, outbound
 from chat.errors import GatewayError
 from chat.gateway import CallContext, open_stream
 from console.models import Message, MessageStatus, Profile, Role, Session, SessionType
@@ -167,7 +167,9 @@ def prepare(request: HttpRequest, payload: ChatStreamIn, request_id: str) -> Tur
         user_id=user.id if user else None,
         session_id=str(session.id),
     )
-    return Turn(session, prompt, openai_body(session, profile, model, prompt), context)
+    body = openai_body(session, profile, model, prompt)
+    limits.admit_user(context, body)  # the console and the playground spend the user's quota
+    return Turn(session, prompt, body, context)
 
 
 # --- relaying the stream (async) ------------------------------------------------------

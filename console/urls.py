@@ -12,5 +12,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
     path("usage/", views.usage, name="usage"),
+    path("keys/", views.keys, name="keys"),
     path("status/", views.status, name="status"),
 ]

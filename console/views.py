@@ -1,16 +1,18 @@
-"""Console pages: the chat (with its playground mode), usage and status.
+"""Console pages: the chat (with its playground mode), usage, keys and status.
 
 Pages are shells; their data comes from /api through plain ES modules in static/console.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from providers.models import Provider
+from routing.models import Route
 
 
 @login_required
@@ -23,6 +25,30 @@ def home(request: HttpRequest) -> HttpResponse:
 @ensure_csrf_cookie
 def usage(request: HttpRequest) -> HttpResponse:
     return render(request, "console/usage.html", {"page": "usage"})
+
+
+@login_required
+@ensure_csrf_cookie
+def keys(request: HttpRequest) -> HttpResponse:
+    """A user's own gateway keys (self-service through /api/keys)."""
+    return render(
+        request,
+        "console/keys.html",
+        {
+            "page": "keys",
+            "max_keys": settings.MAX_KEYS_PER_USER,
+            "example_model": example_model(),
+        },
+    )
+
+
+def example_model() -> str:
+    """What the snippets ask for: a route name if there is one, else a provider's model."""
+    route = Route.objects.filter(is_active=True).order_by("name").first()
+    if route is not None:
+        return route.name
+    provider = Provider.objects.filter(is_active=True).exclude(models=[]).order_by("name").first()
+    return f"{provider.name}/{provider.models[0]}" if provider else "MODEL"
 
 
 @permission_required("providers.view_provider", login_url="console:login")

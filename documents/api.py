@@ -13,12 +13,13 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
+from chat import outbound
 from chat.gateway import CallContext, GatewayError
 from chat.models import ApiKey
 from config.auth import AdminKey, UserSession, user_auth
@@ -146,18 +147,32 @@ def call_context(request: HttpRequest) -> CallContext:
     )
 
 
-async def answer(request: HttpRequest, question: qa.Question) -> dict[str, Any]:
+def refusal(exc: GatewayError) -> JsonResponse:
+    """The gateway said no: its status, message and code (`quota_exceeded`, …), and when a
+    retry may succeed."""
+    outbound.log_for_operator(exc, "documents question")
+    # Switchboard's own refusals as they are; an upstream's text replaced by a plain one.
+    detail = outbound.plain_message(exc)
+    response = JsonResponse({"detail": detail, "code": exc.code}, status=exc.status)
+    if exc.retry_after:
+        response["Retry-After"] = str(int(exc.retry_after + 0.999))
+    return response
+
+
+async def answer(request: HttpRequest, question: qa.Question) -> Any:
     try:
         return await qa.answer(question, call_context(request))
     except GatewayError as exc:
-        raise qa.http_error(exc) from None
+        return refusal(exc)
 
 
-async def answer_stream(request: HttpRequest, question: qa.Question) -> StreamingHttpResponse:
+async def answer_stream(
+    request: HttpRequest, question: qa.Question
+) -> StreamingHttpResponse | JsonResponse:
     try:
         stream = await qa.open_answer_stream(question, call_context(request))
     except GatewayError as exc:
-        raise qa.http_error(exc) from None
+        return refusal(exc)
     response = StreamingHttpResponse(qa.relay(question, stream), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
@@ -179,7 +194,7 @@ async def ask_documents(request: HttpRequest, payload: MultiQuestionIn) -> Any:
 @router.post("/{int:document_id}/qa/stream")
 async def ask_document_stream(
     request: HttpRequest, document_id: int, payload: QuestionIn
-) -> StreamingHttpResponse:
+) -> StreamingHttpResponse | JsonResponse:
     question = await sync_to_async(prepare_question)(request, [document_id], payload)
     return await answer_stream(request, question)
 
@@ -187,6 +202,6 @@ async def ask_document_stream(
 @router.post("/qa/stream")
 async def ask_documents_stream(
     request: HttpRequest, payload: MultiQuestionIn
-) -> StreamingHttpResponse:
+) -> StreamingHttpResponse | JsonResponse:
     question = await sync_to_async(prepare_question)(request, payload.document_ids, payload)
     return await answer_stream(request, question)

@@ -20,7 +20,7 @@ from typing import Any
 from django.apps import apps
 from ninja.errors import HttpError
 
-from chat import outbound
+from chat import limits, outbound
 from chat.gateway import CallContext, GatewayError, Stream, complete, open_stream
 from documents.retrieval import Hit, query_terms, search
 
@@ -118,6 +118,7 @@ async def answer(question: Question, ctx: CallContext) -> dict[str, Any]:
     """`{answer, citations}`; raises GatewayError when the gateway cannot answer."""
     if question.body is None:
         return {"answer": NOTHING_FOUND, "citations": []}
+    limits.admit_user(ctx, question.body)
     result = await complete(question.body, ctx)
     choices = result.response.get("choices") or [{}]
     text = (choices[0].get("message") or {}).get("content") or ""
@@ -179,4 +180,5 @@ async def open_answer_stream(question: Question, ctx: CallContext) -> Stream | N
     if question.body is None:
         return None
     body = {**question.body, "stream": True, "stream_options": {"include_usage": True}}
+    limits.admit_user(ctx, body)
     return await open_stream(body, ctx)

@@ -18,7 +18,7 @@ router = Router(tags=["usage"], auth=user_auth)
 
 
 class FilterQuery(Schema):
-    """The filters of DESIGN.md "Usage": names for key, route, provider and model."""
+    """The filters of DESIGN.md "Usage": names for key, route, provider, model and user."""
 
     since: str | None = None
     until: str | None = None
@@ -27,6 +27,7 @@ class FilterQuery(Schema):
     provider: str | None = None
     model: str | None = None
     status: str | None = None
+    user: str | None = None
 
     def filters(self) -> Filters:
         return Filters(**self.dict(include=set(Filters.__dataclass_fields__)))

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+
+from coordination.querysets import SignallingQuerySet
 
 
 class Status(models.TextChoices):
@@ -61,3 +66,38 @@ class UsageLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.model} {self.status}"
+
+
+class Period(models.TextChoices):
+    DAY = "day", "day"
+    MONTH = "month", "month"
+
+
+class UserQuota(models.Model):
+    """What one user may spend per day or month, over the console and every key they own.
+    Spend is reserved like a key budget (usage.spend); empty limits are no limit."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota"
+    )
+    budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Refuse requests once this much has been spent in the period (USD).",
+    )
+    period = models.CharField(max_length=8, choices=Period.choices, default=Period.MONTH)
+    rpm_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute. Empty: unlimited."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SignallingQuerySet["UserQuota"].as_manager()
+
+    class Meta:
+        verbose_name = "user quota"
+
+    def __str__(self) -> str:
+        return f"quota of {self.user}"

@@ -1,17 +1,19 @@
 """Budget spend as reservations (DESIGN.md "Usage and cost").
 
 Before the upstream call a request reserves its expected cost on its key's spend counter
-(coordination.counters: atomic in Redis, or in the one web process); the request is
-refused when that would pass the budget. When its usage row is written the reservation
-is replaced by the real cost (`settle`). A counter not known yet starts from the sum of
-the key's rows, so spend survives a restart and equals what the rows say plus what is in
-flight. Amounts are integers of nano-dollars: prices per token go down to 1e-8 USD.
+and on its user's counter for the quota period (coordination.counters: atomic in Redis,
+or in the one web process); the request is refused when that would pass the budget or
+the quota. When its usage row is written the reservation is replaced by the real cost
+(`settle`). A counter not known yet starts from the sum of the key's rows (or the user's
+rows in the period), so spend survives a restart and equals what the rows say plus what
+is in flight. Amounts are integers of nano-dollars: prices per token go down to 1e-8 USD.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -20,6 +22,7 @@ from django.db.models import Sum
 
 from coordination import changes, counters
 from coordination.counters import Reservation
+from usage import quotas
 from usage.models import UsageLog
 from usage.recording import Draft, price_for
 
@@ -39,9 +42,18 @@ def key_counter(key_id: int) -> str:
     return f"spend:key:{key_id}"
 
 
+def user_counter(user_id: int, period: str, start: datetime) -> str:
+    return f"spend:user:{user_id}:{period}:{start:%Y%m%d}"
+
+
 def spent_in_rows(key_id: int) -> int:
     total = UsageLog.objects.filter(api_key_id=key_id).aggregate(s=Sum("cost_usd"))["s"]
     return nano(Decimal(total or 0))
+
+
+def user_spent_in_rows(user_id: int, start: datetime, end: datetime) -> int:
+    rows = UsageLog.objects.filter(user_id=user_id, created_at__gte=start, created_at__lt=end)
+    return nano(Decimal(rows.aggregate(s=Sum("cost_usd"))["s"] or 0))
 
 
 class Prices:
@@ -110,18 +122,51 @@ async def areserve_key(key_id: int, budget_usd: Decimal, amount_usd: Decimal) ->
     )
 
 
+async def areserve_user(
+    quota: quotas.QuotaInfo, amount_usd: Decimal
+) -> tuple[Reservation, datetime]:
+    """Reserve on the user's counter for the current period; also returns when it resets.
+    The counter outlives its period by a day, so a request settling late still finds it."""
+    assert quota.budget_usd is not None
+    start, end = quotas.period_bounds(quota.period)
+    ttl = int((end - start).total_seconds()) + 86_400
+    reservation = await counters.areserve(
+        user_counter(quota.user_id, quota.period, start),
+        nano(amount_usd),
+        nano(quota.budget_usd),
+        ttl,
+        initial=lambda: user_spent_in_rows(quota.user_id, start, end),
+    )
+    return reservation, end
+
+
+def _owed_counters(row: UsageLog, reserved: set[str]) -> set[str]:
+    """Every counter the row's cost belongs on, each once: those its request reserved on,
+    plus its key's and its user's when the request reserved on neither (settle then adds
+    the cost only if that counter exists)."""
+    owed = set(reserved)
+    if row.api_key_id is not None and not any(":spend:key:" in k for k in reserved):
+        owed.add(counters.shared.spend_key(key_counter(row.api_key_id)))
+    if row.user_id is not None and not any(":spend:user:" in k for k in reserved):
+        quota = quotas.for_user(row.user_id)
+        if quota is not None and quota.budget_usd is not None:
+            start, _ = quotas.period_bounds(quota.period, row.created_at)
+            owed.add(counters.shared.spend_key(user_counter(row.user_id, quota.period, start)))
+    return owed
+
+
 def settle(rows: Iterable[tuple[UsageLog, Draft]]) -> None:
-    """After rows are written: each key's counter moves by the real cost minus what its
-    requests reserved. Counters that do not exist are left alone; they start from the
-    rows (these included) when next needed."""
+    """After rows are written: each counter moves by the real cost minus what the requests
+    reserved on it. Counters that do not exist are left alone; they start from the rows
+    (these included) when next needed."""
     deltas: dict[str, int] = {}
     for row, draft in rows:
         for counter_key, amount in draft.reservations:
             deltas[counter_key] = deltas.get(counter_key, 0) - amount
-        if row.api_key_id is not None and row.cost_usd:
-            reserved_on = next(iter(k for k, _ in draft.reservations), None)
-            counter_key = reserved_on or counters.shared.spend_key(key_counter(row.api_key_id))
-            deltas[counter_key] = deltas.get(counter_key, 0) + nano(row.cost_usd)
+        cost = nano(row.cost_usd) if row.cost_usd else 0
+        if cost:
+            for counter_key in _owed_counters(row, {k for k, _ in draft.reservations}):
+                deltas[counter_key] = deltas.get(counter_key, 0) + cost
     for counter_key, delta in deltas.items():
         counters.settle(counter_key, delta, SPEND_TTL_SECONDS)
 
@@ -129,3 +174,8 @@ def settle(rows: Iterable[tuple[UsageLog, Draft]]) -> None:
 def spent_usd(key_id: int) -> Decimal:
     """What a key's rows add up to (reservations in flight not included)."""
     return Decimal(spent_in_rows(key_id)) / NANO
+
+
+def user_spent_usd(user_id: int, start: datetime, end: datetime) -> Decimal:
+    """What a user's rows in [start, end) add up to (reservations in flight not included)."""
+    return Decimal(user_spent_in_rows(user_id, start, end)) / NANO

@@ -21,6 +21,7 @@ GROUPS = {
     "provider": "provider",
     "route": "route",
     "key": "api_key__name",
+    "user": "user__username",
 }
 
 
@@ -33,6 +34,7 @@ class Filters:
     provider: str | None = None
     model: str | None = None
     status: str | None = None
+    user: str | None = None
 
 
 def parse_moment(value: str, field: str, *, end: bool) -> datetime:
@@ -78,6 +80,7 @@ def filtered(queryset: QuerySet[UsageLog], filters: Filters) -> QuerySet[UsageLo
         "provider": filters.provider,
         "model": filters.model,
         "status": filters.status,
+        "user__username": filters.user,
     }
     return queryset.filter(**{k: v for k, v in exact.items() if v})
 

@@ -524,7 +524,7 @@ def test_an_answer_cannot_load_images_show_forms_or_restyle_the_page(
 
 def test_the_console_pages_raise_no_policy_violation(browser: Browser, live: Live) -> None:
     page = open_page(browser, live, DESKTOP, user="root")
-    for path in ("/", "/usage/", "/status/", "/admin/", "/admin/backups/"):
+    for path in ("/", "/usage/", "/keys/", "/status/", "/admin/", "/admin/backups/"):
         page.goto(path)
         page.wait_for_load_state("networkidle")
         assert urlsplit(page.url).path == path  # the page itself, not a login redirect
@@ -541,3 +541,68 @@ def test_the_api_docs_load_under_the_policy(browser: Browser, live: Live) -> Non
     expect(page.locator(".opblock").first).to_be_visible()
     assert violations == []
     context.close()
+
+
+def test_the_keys_page_creates_copies_and_revokes_a_key(browser: Browser, live: Live) -> None:
+    page = open_page(browser, live, DESKTOP)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    page.goto("about:blank")  # the chat page behind the login is not this test's
+    page.csp_violations.clear()  # type: ignore[attr-defined]
+    page.goto("/keys/")
+    page.wait_for_selector("body[data-ready]", state="attached")
+    page.fill("#key-name", "browser laptop")
+    page.click("#create-key")
+    secret = page.locator("#secret")
+    expect(secret).to_contain_text("sk-sb-")
+    raw = secret.inner_text()
+    expect(page.locator("#snippet")).to_contain_text(f"Authorization: Bearer {raw}")
+    page.click("[data-snippet=claude]")
+    expect(page.locator("#snippet")).to_contain_text(f"ANTHROPIC_AUTH_TOKEN={raw}")
+    expect(page.locator("#snippet")).to_contain_text(f"ANTHROPIC_BASE_URL={live.url}")
+    page.click("#copy")
+    expect(page.locator("#copied")).to_have_text("copied")
+    assert page.evaluate("navigator.clipboard.readText()") == raw
+    shot(page, "keys")
+
+    # The key works on /v1 at once, for alice's own use only.
+    headers = {"Authorization": f"Bearer {raw}"}
+    body = {"model": "fake/echo", "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(f"{live.url}/v1/chat/completions", json=body, headers=headers).is_success
+    assert httpx.get(f"{live.url}/api/keys", headers=headers).status_code == 403
+
+    page.click("#hide-created")
+    expect(page.locator("#created")).to_be_hidden()
+    page.reload()
+    assert raw not in page.content()  # shown once: never again
+    named = page.locator("#key-table tbody tr").filter(has_text=raw[:10]).first
+    expect(named.locator("input[aria-label='key name']")).to_have_value("browser laptop")
+    named.locator("button.danger").click()
+    expect(named).to_have_attribute("data-active", "false")
+    expect(named).to_contain_text("revoked")
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        response = httpx.post(f"{live.url}/v1/chat/completions", json=body, headers=headers)
+        if response.status_code == 401:
+            break
+        time.sleep(0.1)
+    assert response.status_code == 401
+    assert page.csp_violations == []  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_the_usage_page_shows_what_is_left_of_ones_quota(browser: Browser, live: Live) -> None:
+    page = open_page(browser, live, DESKTOP)
+    page.goto("/keys/")
+    user_id = page.locator("#keys").get_attribute("data-user")
+    headers = {"Authorization": f"Bearer {live.admin_key}"}
+    quota = {"budget_usd": "5", "period": "month", "rpm_limit": 60}
+    url = f"{live.url}/api/users/{user_id}/quota"
+    assert httpx.put(url, json=quota, headers=headers).status_code == 200
+    try:
+        page.goto("/usage/")
+        expect(page.locator("#quota")).to_be_visible()
+        expect(page.locator("#quota-text")).to_contain_text("of $5.00 this month")
+        expect(page.locator("#quota-text")).to_contain_text("60 requests per minute")
+    finally:
+        httpx.put(url, json={}, headers=headers)  # no limits for the other tests
+        page.context.close()

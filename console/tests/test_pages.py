@@ -2,7 +2,7 @@ from __future__ import annotations
 
 
 def test_pages_need_a_login(client, db):  # type: ignore[no-untyped-def]
-    for path in ("/", "/usage/", "/status/"):
+    for path in ("/", "/usage/", "/keys/", "/status/"):
         response = client.get(path)
         assert response.status_code == 302
         assert "/login/" in response["Location"]
@@ -14,6 +14,19 @@ def test_the_chat_and_usage_pages_render_for_any_user(as_alice):  # type: ignore
     assert b"console/chat.js" in chat.content
     assert "csrftoken" in chat.cookies
     assert as_alice.get("/usage/").status_code == 200
+
+
+def test_the_keys_page_renders_for_any_user_without_secrets(as_alice, alice, fake_provider):  # type: ignore[no-untyped-def]
+    from chat.models import ApiKey
+
+    _, raw = ApiKey.issue("laptop", owner=alice)
+    page = as_alice.get("/keys/")
+    assert page.status_code == 200
+    assert b"console/keys.js" in page.content
+    assert f'data-user="{alice.id}"'.encode() in page.content
+    assert b'data-model="fake/' in page.content  # the snippets name a real model
+    assert raw.encode() not in page.content
+    assert "csrftoken" in page.cookies
 
 
 def test_the_status_page_is_for_staff(as_alice, as_staff, fake_provider):  # type: ignore[no-untyped-def]

@@ -1,5 +1,5 @@
 """Two `serve` instances on one PostgreSQL database and one Redis agree: keys, providers,
-round-robin, rpm limits and budgets; a fresh database on the same Redis starts every
+round-robin, rpm limits, budgets and user quotas; a fresh database on the same Redis starts every
 counter at zero. Runs in the suite's PostgreSQL + Redis pass (CI's second run)."""
 
 from __future__ import annotations
@@ -184,6 +184,36 @@ def test_a_budget_holds_across_both_instances(
             pool.map(lambda i: chat(i.url, parallel, max_tokens=5).status_code, targets)
         )
     assert 1 <= codes[200] <= n + 1, codes
+
+
+def test_a_user_quota_holds_across_both_instances_and_all_their_keys(
+    pair: tuple[Deployment, Instance, Instance],
+) -> None:
+    deployment, one, two = pair
+    n = 4
+    budgeted(deployment, "quota-prices", n)  # prices the model: 0.005 per request
+    keys = deployment.python(
+        "from decimal import Decimal\n"
+        "from django.contrib.auth.models import User\n"
+        "from chat.models import ApiKey\n"
+        "from usage.models import UserQuota\n"
+        "carol = User.objects.create_user('carol')\n"
+        f"UserQuota.objects.create(user=carol, budget_usd=Decimal('0.005') * {n})\n"
+        "print(ApiKey.issue('carol-1', owner=carol)[1], ApiKey.issue('carol-2', owner=carol)[1])"
+    ).split()
+    for key in keys:  # known on both instances: an unknown model is 404, not 401
+        for instance in (one, two):
+            within(2, lambda i=instance, k=key: chat(i.url, k, model="none").status_code == 404)
+    targets = list(
+        itertools.islice(itertools.cycle([(i, k) for i in (one, two) for k in keys]), 10 * n)
+    )
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(lambda t: chat(t[0].url, t[1], max_tokens=5), targets))
+    codes = Counter(response.status_code for response in responses)
+    assert n <= codes[200] <= n + 1, codes
+    assert {r.json()["error"]["code"] for r in responses if r.status_code == 429} == {
+        "quota_exceeded"
+    }
 
 
 def test_a_fresh_database_on_the_same_redis_starts_every_counter_at_zero(

@@ -303,3 +303,25 @@ async def test_a_mid_stream_error_reaches_the_console_plain_and_without_the_key(
     assert name == "error" and data["code"] == "upstream_auth_failed"
     assert_no_canary(json.dumps(got))
     assert_no_canary(read_logs())
+
+
+@pytest.mark.django_db
+def test_questions_spend_the_users_quota(
+    as_alice: Client, alice: Any, handbook: dict[str, Any], provider: Provider, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    from usage.models import UserQuota
+
+    UserQuota.objects.create(user=alice, rpm_limit=1)
+    assert ask(as_alice, handbook["id"], REMOTE_QUESTION).status_code == 200
+    refused = ask(as_alice, handbook["id"], REMOTE_QUESTION)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "quota_exceeded"
+    assert "requests per minute" in refused.json()["detail"]
+    assert 0 < int(refused["Retry-After"]) <= 60
+    stream = as_alice.post(
+        f"/api/documents/{handbook['id']}/qa/stream",
+        {"question": REMOTE_QUESTION},
+        content_type="application/json",
+    )
+    assert stream.status_code == 429 and stream.json()["code"] == "quota_exceeded"
+    assert len(fake_openai.requests) == 1

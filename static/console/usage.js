@@ -86,6 +86,21 @@ async function loadBreakdown() {
   table.append(body);
 }
 
+// The caller's own quota: what is left this period and when it resets.
+async function loadQuota() {
+  const quota = await call("GET", "/api/users/me/quota");
+  const parts = [];
+  if (quota.budget_usd !== null) {
+    parts.push(
+      `${money(quota.remaining_usd)} left of ${money(quota.budget_usd)} this ${quota.period} ` +
+        `(${money(quota.spent_usd)} spent); resets ${new Date(quota.resets_at).toLocaleString()}`,
+    );
+  }
+  if (quota.rpm_limit !== null) parts.push(`at most ${quota.rpm_limit} requests per minute`);
+  $("#quota").hidden = !parts.length;
+  $("#quota-text").textContent = parts.join(" · ");
+}
+
 function refresh() {
   const params = range();
   params.set("format", "csv");
@@ -110,6 +125,10 @@ for (const button of document.querySelectorAll("[data-group]")) {
 $("#since").addEventListener("change", refresh);
 $("#until").addEventListener("change", refresh);
 setDays(7);
+loadQuota().catch((error) => {
+  $("#quota").hidden = false;
+  $("#quota-text").textContent = `quota unavailable: ${error.message}`;
+});
 refresh().catch((error) => {
   $("#totals").textContent = `usage unavailable: ${error.message}`;
 });

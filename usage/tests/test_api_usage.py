@@ -75,6 +75,7 @@ def test_list_is_paginated(api, logs) -> None:  # type: ignore[no-untyped-def]
         ("route=smart", {"r1", "r2"}),
         ("key=team-a", {"r1", "r2"}),
         ("status=error", {"r3"}),
+        ("user=alice", {"r1"}),
     ],
 )
 def test_filters_take_names(api, logs, query, expected) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +114,7 @@ def test_summary_totals_and_groups(api, logs) -> None:  # type: ignore[no-untype
     assert groups["an"]["completion_tokens"] == 10
 
 
-@pytest.mark.parametrize("group_by", ["day", "model", "provider", "route", "key"])
+@pytest.mark.parametrize("group_by", ["day", "model", "provider", "route", "key", "user"])
 def test_every_grouping_answers(api, logs, group_by) -> None:  # type: ignore[no-untyped-def]
     body = api.get(f"/api/usage/summary?group_by={group_by}").json()
     assert sum(group["requests"] for group in body["groups"]) == 3
@@ -178,3 +179,20 @@ def test_a_bare_until_date_covers_that_whole_day(api, logs) -> None:  # type: ig
     today = timezone.now().date().isoformat()
     items = api.get(f"/api/usage?until={today}").json()["items"]
     assert {item["request_id"] for item in items} == {"r1", "r2", "r3"}
+
+
+def test_summary_by_user_and_csv_filtered_by_user(api, logs) -> None:  # type: ignore[no-untyped-def]
+    groups = api.get("/api/usage/summary?group_by=user").json()["groups"]
+    by_user = {group["key"]: group for group in groups}
+    assert by_user["alice"]["cost_usd"] == pytest.approx(0.001)
+    assert by_user["bob"]["requests"] == 1
+    assert by_user[None]["requests"] == 1  # no user: a key or the operator
+    response = api.get("/api/usage?format=csv&user=bob")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [(row["request_id"], row["user"]) for row in rows] == [("r2", "bob")]
+
+
+def test_a_user_filtering_by_someone_else_sees_nothing(as_alice, logs) -> None:  # type: ignore[no-untyped-def]
+    assert as_alice.get("/api/usage?user=bob").json()["count"] == 0
+    groups = as_alice.get("/api/usage/summary?group_by=user").json()["groups"]
+    assert [group["key"] for group in groups] == ["alice"]
