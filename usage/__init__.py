@@ -31,6 +31,21 @@ def flush(timeout: float = 10.0) -> bool:
     return writer.flush(timeout)
 
 
+def close(timeout: float) -> bool:
+    """At shutdown: every queued record written, or spilled to DATA_DIR for the next
+    start; False when some were lost."""
+    from usage.writer import writer
+
+    return writer.close(timeout)
+
+
+def replay_spilled() -> int:
+    """At start: queue the records an earlier process spilled (usage.spill)."""
+    from usage.writer import writer
+
+    return writer.replay_spilled()
+
+
 def spent_usd(key_id: int) -> Decimal:
     from usage.recording import spent_usd as _spent
 

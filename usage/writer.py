@@ -5,13 +5,15 @@ writer thread per process turns what has queued into rows with a single bulk ins
 reusing its database connection. Measured before this existed, writing each row in the
 response's close step serialized every request behind a fresh SQLite connection.
 
-At exit the queue is drained (atexit), so a clean stop loses nothing; a crash can lose at
-most the last FLUSH_SECONDS of records.
+Nothing it was given is dropped: a batch the database refuses is retried with backoff,
+and when the database stays down it is spilled to a file under DATA_DIR (usage.spill)
+that the next start replays. A stop calls `close()` explicitly (the web worker's
+lifespan shutdown), which writes or spills every record before the process exits; only a
+crash (SIGKILL) can lose what was still queued, at most the last FLUSH_SECONDS.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import queue
 import threading
@@ -20,6 +22,7 @@ from decimal import Decimal
 
 from django.db import DatabaseError, IntegrityError, close_old_connections
 
+from usage import spill
 from usage.models import UsageLog
 from usage.recording import Draft, counted, price_for, row_for
 
@@ -28,6 +31,11 @@ logger = logging.getLogger("switchboard.usage")
 FLUSH_SECONDS = 0.2
 BATCH_SIZE = 500
 PRICE_TTL_SECONDS = 60.0
+# A failed batch is tried again after 0.1, 0.2, 0.4 ... s (at most 2 s apart) for up to
+# RETRY_SECONDS; a database down longer than that is an outage, not a hiccup.
+RETRY_FIRST_DELAY = 0.1
+RETRY_MAX_DELAY = 2.0
+RETRY_SECONDS = 10.0
 
 
 class _Prices:
@@ -51,12 +59,18 @@ class UsageWriter:
         self._queue: queue.Queue[Draft] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._idle = threading.Event()
-        self._idle.set()
+        # Records submitted and not yet written or spilled; flush() waits for zero.
+        self._pending = 0
+        self._settled = threading.Condition()
+        # Set by close(): no time left to retry, spill instead.
+        self._closing = threading.Event()
+        # The last batch was spilled: the next tries once before spilling too.
+        self._database_down = False
         self._prices = _Prices()
 
     def submit(self, draft: Draft) -> None:
-        self._idle.clear()
+        with self._settled:
+            self._pending += 1
         self._queue.put(draft)
         if self._thread is None or not self._thread.is_alive():
             self._start()
@@ -69,30 +83,77 @@ class UsageWriter:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            deadline = time.monotonic() + FLUSH_SECONDS
-            while len(batch) < BATCH_SIZE:
-                try:
-                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
+            batch = self._next_batch()
+            try:
+                self._settle(batch)
+            finally:
+                with self._settled:
+                    self._pending -= len(batch)
+                    self._settled.notify_all()
+
+    def _next_batch(self) -> list[Draft]:
+        batch = [self._queue.get()]
+        deadline = time.monotonic() + FLUSH_SECONDS
+        while len(batch) < BATCH_SIZE:
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _settle(self, batch: list[Draft]) -> None:
+        """Write the batch, retrying with backoff; spill it when that does not work."""
+        delay = RETRY_FIRST_DELAY
+        deadline = time.monotonic() + RETRY_SECONDS
+        while True:
             try:
                 self._write(batch)
-            except Exception:  # the writer must outlive any one bad batch
+            except DatabaseError as exc:
+                failure: Exception = exc
+            except Exception as exc:  # a bug, not an outage: keep the records for a fix
                 logger.exception("usage writer failed on a batch of %d", len(batch))
-            if self._queue.empty():
-                self._idle.set()
+                failure = exc
+                break
+            else:
+                self._database_down = False
+                return
+            if self._closing.is_set() or self._database_down:
+                break
+            if time.monotonic() + delay > deadline:
+                break
+            logger.warning(
+                "could not write %d usage records (%s); retrying in %.1f s",
+                len(batch),
+                type(failure).__name__,
+                delay,
+            )
+            self._closing.wait(delay)  # close() cuts the wait short
+            delay = min(delay * 2, RETRY_MAX_DELAY)
+        self._database_down = True
+        self._spill(batch, failure)
+
+    def _spill(self, batch: list[Draft], failure: Exception) -> None:
+        try:
+            path = spill.save(batch)
+        except OSError:
+            logger.exception("LOST %d usage records: could not spill them either", len(batch))
+            return
+        logger.error(
+            "the database refused %d usage records (%s: %s); kept in %s, written at the next start",
+            len(batch),
+            type(failure).__name__,
+            failure,
+            path,
+        )
 
     def _write(self, batch: list[Draft]) -> None:
+        """Raises DatabaseError when the batch was not written (the caller retries)."""
         close_old_connections()
         rows = [row_for(draft, self._prices.get(draft.provider_id, draft.model)) for draft in batch]
         try:
             UsageLog.objects.bulk_create(rows)
         except IntegrityError:
             rows = self._write_one_by_one(rows)
-        except DatabaseError:
-            logger.exception("could not write %d usage records", len(rows))
-            return
         for row in rows:
             counted(row)
 
@@ -108,10 +169,40 @@ class UsageWriter:
             written.append(row)
         return written
 
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything submitted so far is written (tests, shutdown)."""
-        return self._idle.wait(timeout)
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Wait until every record submitted so far is written (or spilled); False when
+        `timeout` passed first."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float) -> bool:
+        """At shutdown: write what is queued for up to `timeout`, then spill the rest
+        instead of retrying. True when nothing was lost."""
+        if self.flush(timeout):
+            return True
+        self._closing.set()
+        return self.flush(CLOSE_SPILL_SECONDS)
+
+    def replay_spilled(self) -> int:
+        """Queue the records spilled by earlier processes; returns how many. Each file is
+        removed once its records are settled again (written, or spilled anew)."""
+        count = 0
+        for path in spill.claim():
+            try:
+                drafts = spill.load(path)
+            except (OSError, ValueError, TypeError):
+                logger.exception("could not read the spilled usage records in %s", path)
+                path.rename(path.with_name(path.name + ".unreadable"))
+                continue
+            for draft in drafts:
+                self.submit(draft)
+            self.flush(timeout=None)
+            spill.release(path)
+            count += len(drafts)
+        if count:
+            logger.info("replayed %d spilled usage records", count)
+        return count
 
 
+CLOSE_SPILL_SECONDS = 5.0
 writer = UsageWriter()
-atexit.register(writer.flush, 5.0)

@@ -25,6 +25,7 @@ _INHERITED = (
     "ADMIN_PASSWORD",
     "ADMIN_USERNAME",
     "STATIC_ROOT",
+    "DJANGO_SETTINGS_MODULE",  # config.settings_test would pick another DATA_DIR
 )
 
 
