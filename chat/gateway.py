@@ -29,6 +29,7 @@ from chat.adapters.sse import SSEParser
 from chat.errors import GatewayError
 from chat.http import get_session
 from config import metrics, tracing
+from lifecycle.draining import drain
 from routing.engine import Candidate, RoutingError
 from usage.recording import Draft
 
@@ -296,7 +297,8 @@ def _text_length(payload: dict[str, Any], part: str = "message") -> int:
 
 async def _finish_cancelled(ctx: CallContext) -> None:
     ctx.draft.status = "cancelled"
-    ctx.draft.error_code = ctx.draft.error_code or "client_disconnected"
+    # Cancelled by the client going away, or by this worker's stop once its grace ended.
+    ctx.draft.error_code = ctx.draft.error_code or drain.reason or "client_disconnected"
     await asyncio.shield(ctx.arecord())
 
 
@@ -454,6 +456,8 @@ class Stream:
         self._chars = sum(_text_length(c, "delta") for c in pending)
         self._finished = False
         self._closed = False
+        self._interrupted = ""  # why Switchboard ended the stream itself (lifecycle.draining)
+        drain.open(self)
 
     @property
     def usage(self) -> Usage:
@@ -475,8 +479,11 @@ class Stream:
                 self._chars += sum(_text_length(chunk, "delta") for chunk in batch)
                 yield batch
         except (*TRANSPORT_ERRORS, UpstreamError) as exc:
-            self.error = self._mid_stream_error(exc)
+            self.error = self._interruption() or self._mid_stream_error(exc)
             raise self.error from exc
+        if self._interrupted:
+            self.error = self._interruption()
+            raise self.error
         if not self._translator.done:
             self.error = GatewayError(
                 502,
@@ -486,6 +493,23 @@ class Stream:
             )
             raise self.error
         self._finished = True
+
+    def interrupt(self, code: str) -> None:
+        """End the stream from outside (this worker is stopping): the upstream is closed,
+        so the pending read ends and the client gets one error event with `code`."""
+        if not self._finished and not self._closed:
+            self._interrupted = code
+            self._response.close()
+
+    def _interruption(self) -> GatewayError | None:
+        if not self._interrupted:
+            return None
+        return GatewayError(
+            503,
+            "Switchboard is shutting down; this stream was ended early. Retry the request.",
+            code=self._interrupted,
+            type="server_error",
+        )
 
     def _mid_stream_error(self, exc: Exception) -> GatewayError:
         if isinstance(exc, UpstreamError):
@@ -501,6 +525,7 @@ class Stream:
         if self._closed:
             return
         self._closed = True
+        drain.closed(self)
         try:
             if self._finished:
                 self._response.release()  # back to the pool for the next request
@@ -509,7 +534,9 @@ class Stream:
         finally:
             draft = self.ctx.draft
             _apply_usage(self.ctx, self._translator.usage, self._body, self._chars)
-            if self.error is not None:
+            if self._interrupted:  # not the provider's fault: no health penalty
+                draft.status, draft.error_code = "cancelled", self._interrupted
+            elif self.error is not None:
                 self.ctx.fail(self.error)
                 _failed_recently.add(self._candidate.provider.id)
                 _spawn(_health().mark_failure, self._candidate.provider.id, self.error.code)

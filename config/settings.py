@@ -7,7 +7,9 @@ writes lives under DATA_DIR.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,6 +64,8 @@ OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+# How long a stop (and a restore's maintenance) waits for requests and streams in flight.
+SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=30.0)
 
 # --- further knobs -----------------------------------------------------------------
 
@@ -173,6 +177,10 @@ STORAGES = {
 }
 # A development start needs no collectstatic; the Docker image runs it at build.
 WHITENOISE_USE_FINDERS = True
+if not STATIC_ROOT.is_dir():
+    # Without collectstatic the finders serve the files; WhiteNoise's warning about the
+    # missing STATIC_ROOT would tell a newcomer about a problem they do not have.
+    warnings.filterwarnings("ignore", message=re.escape(f"No directory at: {STATIC_ROOT}"))
 
 MEDIA_ROOT = DATA_DIR / "uploads"
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
@@ -278,6 +286,10 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # Their start, stop and every-30-s status lines are noise in an operator's console;
+        # serve prints one line of its own. LOG_LEVEL=DEBUG shows them again.
+        "django-q": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+        "uvicorn": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
     },
 }
 
