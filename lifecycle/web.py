@@ -143,6 +143,7 @@ def serve(fd: int) -> int:
     import usage
     from config.asgi import application
 
+    usage.keep_journal()
     threading.Thread(target=usage.replay_spilled, name="usage-replay", daemon=True).start()
     config = uvicorn.Config(
         application,

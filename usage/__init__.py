@@ -39,6 +39,15 @@ def close(timeout: float) -> bool:
     return writer.close(timeout)
 
 
+def keep_journal() -> None:
+    """In a web worker: every queued record also in a file until written, so a kill of
+    the process loses none (usage.spill)."""
+    from usage import spill
+    from usage.writer import writer
+
+    writer.keep_journal(spill.spill_dir())
+
+
 def replay_spilled() -> int:
     """At start: queue the records an earlier process spilled (usage.spill)."""
     from usage.writer import writer

@@ -14,11 +14,13 @@ crash (SIGKILL) can lose what was still queued, at most the last FLUSH_SECONDS.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 from django.db import DatabaseError, IntegrityError, close_old_connections
 
@@ -56,7 +58,8 @@ class _Prices:
 
 class UsageWriter:
     def __init__(self) -> None:
-        self._queue: queue.Queue[Draft] = queue.Queue()
+        # Each record with its journal segment (-1: not journaled).
+        self._queue: queue.Queue[tuple[Draft, int]] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         # Records submitted and not yet written or spilled; flush() waits for zero.
@@ -66,14 +69,32 @@ class UsageWriter:
         self._closing = threading.Event()
         # The last batch was spilled: the next tries once before spilling too.
         self._database_down = False
+        self._journal: spill.Journal | None = None
         self._prices = _Prices()
+
+    def keep_journal(self, folder: Path) -> None:
+        """From now on, every record is in a file until it is written (usage.spill), so
+        a kill of this process loses none; the web workers turn this on."""
+        with self._settled:
+            self._journal = spill.Journal(folder)
 
     def submit(self, draft: Draft) -> None:
         with self._settled:
             self._pending += 1
-        self._queue.put(draft)
+            segment = self._journaled(draft)
+        self._queue.put((draft, segment))
         if self._thread is None or not self._thread.is_alive():
             self._start()
+
+    def _journaled(self, draft: Draft) -> int:
+        if self._journal is None:
+            return -1
+        try:
+            return self._journal.add(draft)
+        except OSError:
+            logger.exception("cannot journal usage records any more; a kill may lose some")
+            self._journal = None
+            return -1
 
     def _start(self) -> None:
         with self._lock:
@@ -83,15 +104,23 @@ class UsageWriter:
 
     def _run(self) -> None:
         while True:
-            batch = self._next_batch()
+            entries = self._next_batch()
             try:
-                self._settle(batch)
+                self._settle([draft for draft, _ in entries])
             finally:
-                with self._settled:
-                    self._pending -= len(batch)
-                    self._settled.notify_all()
+                self._forget(entries)
 
-    def _next_batch(self) -> list[Draft]:
+    def _forget(self, entries: list[tuple[Draft, int]]) -> None:
+        """The batch is written or spilled: drop it from the count and the journal."""
+        with self._settled:
+            self._pending -= len(entries)
+            if self._journal is not None:
+                for segment, count in collections.Counter(s for _, s in entries).items():
+                    if segment >= 0:
+                        self._journal.settled(segment, count)
+            self._settled.notify_all()
+
+    def _next_batch(self) -> list[tuple[Draft, int]]:
         batch = [self._queue.get()]
         deadline = time.monotonic() + FLUSH_SECONDS
         while len(batch) < BATCH_SIZE:
@@ -178,14 +207,19 @@ class UsageWriter:
     def close(self, timeout: float) -> bool:
         """At shutdown: write what is queued for up to `timeout`, then spill the rest
         instead of retrying. True when nothing was lost."""
-        if self.flush(timeout):
-            return True
-        self._closing.set()
-        return self.flush(CLOSE_SPILL_SECONDS)
+        if not self.flush(timeout):
+            self._closing.set()
+            if not self.flush(CLOSE_SPILL_SECONDS):
+                return False
+        with self._settled:
+            if self._journal is not None:
+                self._journal.close()
+        return True
 
     def replay_spilled(self) -> int:
-        """Queue the records spilled by earlier processes; returns how many. Each file is
-        removed once its records are settled again (written, or spilled anew)."""
+        """Queue the records spilled, or journaled and left behind, by earlier processes;
+        returns how many. Each file is removed once its records are settled again
+        (written, or spilled anew)."""
         count = 0
         for path in spill.claim():
             try:
@@ -194,6 +228,8 @@ class UsageWriter:
                 logger.exception("could not read the spilled usage records in %s", path)
                 path.rename(path.with_name(path.name + ".unreadable"))
                 continue
+            if spill.is_journal(path):
+                drafts = _not_yet_written(drafts)
             for draft in drafts:
                 self.submit(draft)
             self.flush(timeout=None)
@@ -202,6 +238,17 @@ class UsageWriter:
         if count:
             logger.info("replayed %d spilled usage records", count)
         return count
+
+
+def _not_yet_written(drafts: list[Draft]) -> list[Draft]:
+    """A journal may end with records whose batch was committed just before the kill."""
+    ids = sorted({draft.request_id for draft in drafts})
+    known: set[str] = set()
+    for start in range(0, len(ids), 500):  # within any database's parameter limit
+        chunk = ids[start : start + 500]
+        rows = UsageLog.objects.filter(request_id__in=chunk).values_list("request_id", flat=True)
+        known.update(rows)
+    return [draft for draft in drafts if draft.request_id not in known]
 
 
 CLOSE_SPILL_SECONDS = 5.0

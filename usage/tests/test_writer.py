@@ -167,3 +167,46 @@ def test_a_file_another_process_is_replaying_is_left_to_it() -> None:
     assert [p.name for p in claimed] == [f"{path.name}{spill.CLAIMED}{os.getpid()}"]
 
     assert list(spill.claim()) == []  # ours, and we are alive
+
+
+def test_a_journaled_record_survives_the_process_being_killed(tmp_path: Path) -> None:
+    killed = UsageWriter()
+    killed.keep_journal(spill.spill_dir())
+    gate = threading.Event()
+    killed._write = lambda batch: gate.wait(10)  # type: ignore[method-assign]  # never done
+    for draft in drafts(3, prefix="journaled"):
+        killed.submit(draft)
+    (journal,) = [p for p in spill.spill_dir().iterdir() if spill.is_journal(p)]
+    # As left by a process that is gone: the same file under a dead process's tag.
+    orphan = journal.with_name(f"journal-999999999-1-0{spill.JOURNAL}")
+    journal.rename(orphan)
+    UsageLog.objects.create(request_id="journaled0", model="m")  # its batch got in
+
+    assert UsageWriter().replay_spilled() == 2
+
+    assert request_ids() == ["journaled0", "journaled1", "journaled2"]
+    assert not orphan.exists()
+    gate.set()
+
+
+def test_the_journal_is_emptied_once_its_records_are_written() -> None:
+    journaling = UsageWriter()
+    journaling.keep_journal(spill.spill_dir())
+    for draft in drafts(4):
+        journaling.submit(draft)
+
+    assert journaling.flush(timeout=10)
+    (journal,) = [p for p in spill.spill_dir().iterdir() if spill.is_journal(p)]
+    assert journal.stat().st_size == 0
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+    assert UsageWriter().replay_spilled() == 0  # our own, alive: not replayed
+    assert request_ids() == ["r0", "r1", "r2", "r3"]
+
+
+def test_a_clean_close_leaves_no_journal_behind() -> None:
+    journaling = UsageWriter()
+    journaling.keep_journal(spill.spill_dir())
+    journaling.submit(drafts(1)[0])
+
+    assert journaling.close(timeout=10)
+    assert list(spill.spill_dir().iterdir()) == []
