@@ -40,7 +40,7 @@ fmt: sync ## format and fix what ruff can
 	$(UV) run --no-sync ruff check --fix .
 
 typecheck: sync ## mypy with django-stubs
-	$(UV) run --no-sync mypy config providers routing chat console documents usage
+	$(UV) run --no-sync mypy config coordination providers routing chat console documents usage
 
 bench: sync ## gateway benchmark: direct vs through Switchboard (PEERS=litellm to compare)
 	$(UV) run --no-sync python -m bench $(if $(PEERS),--peers $(PEERS))

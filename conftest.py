@@ -8,14 +8,33 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):  # type: ignore[no-untyped-def]
-    """Each test writes into its own DATA_DIR and starts with an empty cache."""
+    """Each test writes into its own DATA_DIR and starts with an empty cache, fresh
+    counters and no remembered change version. In-process live servers run no health
+    probe loop unless a test turns it on."""
     from django.core.cache import cache
 
     settings.DATA_DIR = tmp_path
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.HEALTH_CHECK_ENABLED = False
+    _forget_process_state()
     cache.clear()
     yield
     cache.clear()
+    _forget_process_state()
+
+
+def _forget_process_state() -> None:
+    from chat import keys
+    from coordination import changes, counters
+    from routing import snapshot
+    from usage import recording, spend
+
+    changes.signal.forget()
+    counters.shared.reset_local()
+    spend.prices.clear()
+    recording.key_use.forget()
+    keys.store.forget()
+    snapshot.store.forget()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ call goes through chat.gateway, and the usage record is written after the respon
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -19,12 +19,20 @@ from ninja import Router
 
 from chat import limits
 from chat.errors import GatewayError
-from chat.gateway import CallContext, Stream, complete, open_stream, sse
+from chat.gateway import (
+    CallContext,
+    Stream,
+    complete,
+    estimated_prompt_tokens,
+    open_stream,
+    sse,
+)
 from chat.keys import KeyInfo, lookup
 from chat.models import Scope
 from chat.validation import parse_chat_request, too_large
 from config.logging import request_id_var
 from config.middleware import request_id_for
+from routing.engine import Candidate
 
 router = Router(tags=["openai"])
 
@@ -117,7 +125,8 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         ctx.draft.requested_model = body["model"]
         if key is not None:
             await limits.check_rate(key)
-            await limits.check_budget(key)
+            if key.budget_usd is not None:
+                ctx.admit = _budget_admission(key, ctx, body)
         if body.get("stream"):
             return await _stream(body, ctx)
         completion = await complete(body, ctx)
@@ -126,6 +135,21 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     response = RecordedResponse(orjson.dumps(completion.response), ctx)
     _headers(response, ctx, completion.provider, completion.model, completion.attempts)
     return response
+
+
+def _budget_admission(
+    key: KeyInfo, ctx: CallContext, body: dict[str, Any]
+) -> Callable[[list[Candidate]], Awaitable[None]]:
+    async def admit(candidates: list[Candidate]) -> None:
+        await limits.reserve_budget(
+            key,
+            ctx.draft,
+            candidates,
+            estimated_prompt_tokens(body),
+            limits.output_tokens(body),
+        )
+
+    return admit
 
 
 def _read_body(request: HttpRequest) -> dict[str, Any]:

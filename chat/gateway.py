@@ -71,6 +71,9 @@ class CallContext:
     session_id: str | None = None
     # /v1 hands its record to the batching writer (usage.writer) instead of writing it.
     batch_record: bool = False
+    # Called with the planned candidates before the first attempt (budget reservations);
+    # a GatewayError it raises ends the call like any other.
+    admit: Callable[[list[Candidate]], Awaitable[None]] | None = None
     draft: Draft = field(init=False)
     upstream_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
@@ -258,6 +261,11 @@ def _estimate_tokens(text_length: int) -> int:
     return max(1, text_length // CHARS_PER_TOKEN) if text_length else 0
 
 
+def estimated_prompt_tokens(body: dict[str, Any]) -> int:
+    """A rough count of the prompt's tokens, before any upstream has counted them."""
+    return _estimate_tokens(_prompt_length(body))
+
+
 def _prompt_length(body: dict[str, Any]) -> int:
     total = 0
     for message in body.get("messages") or []:
@@ -382,6 +390,8 @@ async def _run_attempts(
     """Try the routing engine's candidates in order until one succeeds or a failure is not
     worth retrying. Returns the result with the candidate and attempt number that made it."""
     candidates = await _plan(body, ctx)
+    if ctx.admit is not None:
+        await ctx.admit(candidates)
     last_failure: UpstreamError | None = None
     for attempt, candidate in enumerate(candidates, start=1):
         _begin_attempt(ctx, candidate, attempt)

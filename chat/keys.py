@@ -1,7 +1,9 @@
 """Gateway key checks for /v1 without a database read per request.
 
-Active keys are held in an in-process table keyed by hash (config.versioned), rebuilt when
-an ApiKey is saved or deleted anywhere: a revoked key stops working within about a second.
+Active keys are held in an in-process table keyed by hash (coordination.versioned), rebuilt
+when the change signal moves: an ApiKey saved or deleted in any process bumps it, so a new
+key works and a revoked one stops working everywhere within about a second. Expiry is
+checked against the clock on every request.
 """
 
 from __future__ import annotations
@@ -12,15 +14,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from chat.models import ApiKey, hash_key
-from config.versioned import VersionedStore
-
-VERSION_KEY = "chat:keys:version"
+from coordination import changes
+from coordination.versioned import VersionedStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +55,12 @@ def _load() -> dict[str, KeyInfo]:
     }
 
 
-store: VersionedStore[dict[str, KeyInfo]] = VersionedStore(VERSION_KEY, _load)
+store: VersionedStore[dict[str, KeyInfo]] = VersionedStore(_load)
 
 
 def bump() -> None:
     """Keys changed without a model signal (a queryset update): rebuild everywhere."""
-    store.bump()
-    transaction.on_commit(store.bump)  # other processes must not keep a pre-commit table
+    changes.bump()
 
 
 @receiver(post_save, sender=ApiKey, dispatch_uid="chat.keys.saved")

@@ -33,14 +33,20 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """ASGI lifespan: on shutdown, close this loop's upstream connections cleanly."""
+    """ASGI lifespan: health probes beside the requests (providers.prober); on shutdown,
+    stop them and close this loop's upstream connections cleanly."""
     from chat.http import aclose_session
+    from providers import prober
 
+    probes = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            probes = prober.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if probes is not None:
+                probes.cancel()
             await aclose_session()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -57,7 +57,8 @@ GATEWAY_MAX_ATTEMPTS = env.int("GATEWAY_MAX_ATTEMPTS", default=3)
 REQUEST_TIMEOUT_SECONDS = env.float("REQUEST_TIMEOUT_SECONDS", default=60.0)
 CONNECT_TIMEOUT_SECONDS = 5.0
 HEALTH_CHECK_ENABLED = env.bool("HEALTH_CHECK_ENABLED", default=True)
-HEALTH_CHECK_INTERVAL_SECONDS = env.int("HEALTH_CHECK_INTERVAL_SECONDS", default=60)
+# Probes run on their own loop (providers.prober), so the interval holds to the second.
+HEALTH_CHECK_INTERVAL_SECONDS = max(5, env.int("HEALTH_CHECK_INTERVAL_SECONDS", default=60))
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=5.0)
 HEALTH_CHECK_FAILURE_THRESHOLD = env.int("HEALTH_CHECK_FAILURE_THRESHOLD", default=3)
 OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
@@ -77,6 +78,8 @@ RESTORE_MAX_BYTES = env.int("RESTORE_MAX_BYTES", default=512 * 1024 * 1024)
 SWITCHBOARD_VERSION = "0.1.0"
 # /v1 bodies carry base64 images, so they may be larger than console form posts.
 V1_MAX_BODY_BYTES = env.int("V1_MAX_BODY_BYTES", default=20 * 1024 * 1024)
+# Output tokens a budget reserves for a request that sets no max_tokens (DESIGN.md budgets).
+BUDGET_RESERVE_TOKENS = env.int("BUDGET_RESERVE_TOKENS", default=1024)
 
 # --- Django ------------------------------------------------------------------------
 
@@ -96,6 +99,7 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "ninja",  # serves /api/docs assets locally instead of from a CDN
+    "coordination",
     "providers",
     "routing",
     "chat",

@@ -40,10 +40,10 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.db.models import Model
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from pydantic import ValidationError as SchemaError
 
 from console import backup_schemas as schemas
+from coordination import changes
 from providers import crypto
 from providers.config_backup import write_config_backup
 from providers.models import Provider
@@ -69,9 +69,6 @@ _FAMILIES = {
     BACKUP_PREFIX: re.compile(rf"^console_backup_{_STAMP}\.(?:db|json)$"),
     SAFETY_PREFIX: re.compile(rf"^console_backup_before_restore_{_STAMP}\.(?:db|json)$"),
 }
-
-# Called after a restore so every process rebuilds what it derived from the old data.
-_CACHES_TO_BUMP = ("routing.snapshot.bump", "chat.keys.bump")
 
 
 class RestoreRefused(Exception):
@@ -432,11 +429,9 @@ def _refresh_derived_state() -> None:
     from django.contrib.contenttypes.models import ContentType
 
     ContentType.objects.clear_cache()
-    for dotted in _CACHES_TO_BUMP:
-        try:
-            import_string(dotted)()
-        except ImportError:
-            continue
+    # A new counter namespace as well as a new version: every process rebuilds its
+    # providers, routes and keys, and rpm, rotation and spend restart from the restored rows.
+    changes.renew_namespace()
     write_config_backup()
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-
 
 @dataclass(frozen=True)
 class Planned:
@@ -17,21 +15,16 @@ class Planned:
     enabled: bool = True
 
 
-def health_check_minutes() -> int:
-    """django-q2 schedules in whole minutes: HEALTH_CHECK_INTERVAL_SECONDS rounded, at least 1."""
-    return max(1, round(settings.HEALTH_CHECK_INTERVAL_SECONDS / 60))
+# Health probes run every HEALTH_CHECK_INTERVAL_SECONDS in the web workers
+# (providers.prober): django-q2 schedules count whole minutes. A schedule left by an older
+# version is removed.
+RETIRED = ("providers.health_checks",)
 
 
 def planned() -> list[Planned]:
     return [
         Planned("switchboard.heartbeat", "console.tasks.heartbeat", minutes=1),
         Planned("console.backup", "console.tasks.backup", schedule_type="D"),
-        Planned(
-            "providers.health_checks",
-            "providers.tasks.run_health_checks",
-            minutes=health_check_minutes(),
-            enabled=settings.HEALTH_CHECK_ENABLED,
-        ),
         Planned("providers.config_backup", "providers.tasks.backup_config", schedule_type="D"),
         Planned("providers.catalog_sync", "providers.tasks.sync_catalog", schedule_type="D"),
     ]
@@ -40,6 +33,7 @@ def planned() -> list[Planned]:
 def ensure_schedules(**kwargs: Any) -> None:
     from django_q.models import Schedule
 
+    Schedule.objects.filter(name__in=RETIRED).delete()
     for plan in planned():
         if not plan.enabled:
             Schedule.objects.filter(name=plan.name).delete()

@@ -17,11 +17,9 @@ from routing.snapshot import bump, store
 
 
 def snapshot_changed(**kwargs: Any) -> None:
-    # Now, so this process sees its own change at once (also inside a transaction), and
-    # again on commit: another process may have rebuilt from the database before the
-    # commit and must not keep that picture under the new version.
+    # The version row is written in the same transaction as the change, so no process
+    # sees the new version before the data it stands for.
     bump()
-    transaction.on_commit(bump)
 
 
 for model in (Provider, Route, RouteNode):

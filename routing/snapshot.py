@@ -1,8 +1,8 @@
 """An immutable, in-process picture of providers and routes for the hot path.
 
-Selecting reads only this snapshot, never the database. It is rebuilt when the version
-in the cache changes (config.versioned): `bump()` is wired to save/delete signals, and
-every process compares the version at most once a second.
+Selecting reads only this snapshot, never the database. It is rebuilt when the change
+signal moves (coordination.changes): `bump()` is wired to save/delete signals and to
+health changes, and every process compares the version at most once a second.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from config.versioned import VersionedStore
+from coordination import changes
+from coordination.versioned import VersionedStore
 from providers.crypto import UndecryptableSecret
-
-VERSION_KEY = "routing:snapshot:version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +127,7 @@ def build() -> Snapshot:
     )
 
 
-store: VersionedStore[Snapshot] = VersionedStore(VERSION_KEY, lambda: build())
+store: VersionedStore[Snapshot] = VersionedStore(lambda: build())
 
 
 def current() -> Snapshot:
@@ -141,4 +140,4 @@ async def acurrent() -> Snapshot:
 
 def bump() -> None:
     """Tell every process (this one at once) that providers or routes changed."""
-    store.bump()
+    changes.bump()

@@ -56,6 +56,7 @@ def replay_spilled() -> int:
 
 
 def spent_usd(key_id: int) -> Decimal:
-    from usage.recording import spent_usd as _spent
+    """What a key's usage rows add up to."""
+    from usage.spend import spent_usd as _spent
 
     return _spent(key_id)

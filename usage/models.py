@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Status(models.TextChoices):
@@ -44,7 +45,8 @@ class UsageLog(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     stream = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the request arrived (usage.recording.Draft), not when the row was written.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -1,24 +1,20 @@
-"""Writing usage records and keeping the per-key spend that budgets read."""
+"""Writing usage records: the Draft a call fills in, its price, and its row."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import cache
 from django.db import DatabaseError
-from django.db.models import Sum
+from django.utils import timezone
 
 from config import metrics
 from usage.models import UsageLog
 
 logger = logging.getLogger("switchboard.usage")
-
-MICRO = Decimal(1_000_000)
-SPEND_KEY = "usage:spend-micro:{key_id}"
 
 
 @dataclass(slots=True)
@@ -45,6 +41,10 @@ class Draft:
     stream: bool = False
     attempts: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # When the request arrived: the row's created_at, whenever it is written.
+    created_at: datetime = field(default_factory=timezone.now)
+    # (counter key, nano-USD) reserved against budgets; settled when the row is written.
+    reservations: list[tuple[str, int]] = field(default_factory=list)
 
 
 def price_for(provider_id: int | None, model: str) -> tuple[Decimal, Decimal] | None:
@@ -90,6 +90,7 @@ def row_for(draft: Draft, price: tuple[Decimal, Decimal] | None) -> UsageLog:
         error_code=draft.error_code,
         stream=draft.stream,
         attempts=draft.attempts,
+        created_at=draft.created_at,
     )
 
 
@@ -97,39 +98,70 @@ def record(draft: Draft) -> UsageLog | None:
     """Write one UsageLog now (console and document calls; /v1 batches through
     usage.writer). Never raises: losing a usage row must not turn a served answer into an
     error, so a database failure is logged instead."""
-    log = row_for(draft, price_for(draft.provider_id, draft.model))
+    from usage import spend
+
+    log = row_for(draft, spend.prices.get(draft.provider_id, draft.model))
     try:
         log.save()
     except DatabaseError:
         logger.exception("could not write the usage record", extra={"usage": draft.request_id})
         return None
-    counted(log)
+    written([(log, draft)])
     return log
 
 
-def counted(log: UsageLog) -> None:
-    """After a record is written: the key's spend and the token and cost metrics."""
-    if log.api_key_id is not None and log.cost_usd:
-        add_spend(log.api_key_id, log.cost_usd)
-    if log.provider:
-        metrics.record_usage(
-            log.provider, log.model, log.prompt_tokens, log.completion_tokens, float(log.cost_usd)
-        )
+def written(rows: list[tuple[UsageLog, Draft]]) -> None:
+    """After rows are written: settle their budget reservations, stamp their keys' use,
+    count their tokens and cost."""
+    from usage import spend
+
+    spend.settle(rows)
+    key_use.stamp((row.api_key_id, row.created_at) for row, _ in rows if row.api_key_id)
+    for row, _ in rows:
+        if row.provider:
+            metrics.record_usage(
+                row.provider,
+                row.model,
+                row.prompt_tokens,
+                row.completion_tokens,
+                float(row.cost_usd),
+            )
 
 
-def add_spend(key_id: int, cost: Decimal) -> None:
-    # Not cached yet (ValueError): the next spent_usd() sums the database, this row included.
-    with contextlib.suppress(ValueError):
-        cache.incr(SPEND_KEY.format(key_id=key_id), int(cost * MICRO))
+class KeyUse:
+    """`ApiKey.last_used_at`, written at most once a minute per key by this process."""
+
+    EVERY_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._stamped: dict[int, datetime] = {}
+
+    def forget(self) -> None:
+        self._stamped.clear()
+
+    def stamp(self, uses: Any) -> None:
+        latest: dict[int, datetime] = {}
+        for key_id, at in uses:
+            if key_id not in latest or at > latest[key_id]:
+                latest[key_id] = at
+        due = {
+            key_id: at
+            for key_id, at in latest.items()
+            if key_id not in self._stamped
+            or (at - self._stamped[key_id]).total_seconds() >= self.EVERY_SECONDS
+        }
+        if not due:
+            return
+        from chat.models import ApiKey
+
+        for key_id, at in due.items():
+            try:
+                # A queryset update: no post_save, so no change signal for a timestamp.
+                ApiKey.objects.filter(pk=key_id).update(last_used_at=at)
+            except DatabaseError:
+                logger.warning("could not stamp last_used_at of key %s", key_id)
+                return
+            self._stamped[key_id] = at
 
 
-def spent_usd(key_id: int) -> Decimal:
-    """Total spent by a key, from the cache; summed from the database once when missing.
-    A record written between the sum and the set may be counted twice or not at all until
-    the cache entry is rebuilt; budgets tolerate that small window."""
-    cached = cache.get(SPEND_KEY.format(key_id=key_id))
-    if cached is not None:
-        return Decimal(cached) / MICRO
-    total = UsageLog.objects.filter(api_key_id=key_id).aggregate(s=Sum("cost_usd"))["s"] or 0
-    cache.set(SPEND_KEY.format(key_id=key_id), int(Decimal(total) * MICRO), timeout=None)
-    return Decimal(total)
+key_use = KeyUse()

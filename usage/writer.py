@@ -19,41 +19,23 @@ import logging
 import queue
 import threading
 import time
-from decimal import Decimal
 from pathlib import Path
 
 from django.db import DatabaseError, IntegrityError, close_old_connections
 
-from usage import spill
+from usage import spend, spill
 from usage.models import UsageLog
-from usage.recording import Draft, counted, price_for, row_for
+from usage.recording import Draft, row_for, written
 
 logger = logging.getLogger("switchboard.usage")
 
 FLUSH_SECONDS = 0.2
 BATCH_SIZE = 500
-PRICE_TTL_SECONDS = 60.0
 # A failed batch is tried again after 0.1, 0.2, 0.4 ... s (at most 2 s apart) for up to
 # RETRY_SECONDS; a database down longer than that is an outage, not a hiccup.
 RETRY_FIRST_DELAY = 0.1
 RETRY_MAX_DELAY = 2.0
 RETRY_SECONDS = 10.0
-
-
-class _Prices:
-    """Catalog prices remembered for a minute, so a batch costs one lookup per model."""
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[int | None, str], tuple[float, tuple[Decimal, Decimal] | None]] = {}
-
-    def get(self, provider_id: int | None, model: str) -> tuple[Decimal, Decimal] | None:
-        key = (provider_id, model)
-        now = time.monotonic()
-        hit = self._known.get(key)
-        if hit is None or now - hit[0] > PRICE_TTL_SECONDS:
-            hit = (now, price_for(provider_id, model))
-            self._known[key] = hit
-        return hit[1]
 
 
 class UsageWriter:
@@ -70,7 +52,6 @@ class UsageWriter:
         # The last batch was spilled: the next tries once before spilling too.
         self._database_down = False
         self._journal: spill.Journal | None = None
-        self._prices = _Prices()
 
     def keep_journal(self, folder: Path) -> None:
         """From now on, every record is in a file until it is written (usage.spill), so
@@ -178,25 +159,24 @@ class UsageWriter:
     def _write(self, batch: list[Draft]) -> None:
         """Raises DatabaseError when the batch was not written (the caller retries)."""
         close_old_connections()
-        rows = [row_for(draft, self._prices.get(draft.provider_id, draft.model)) for draft in batch]
+        rows = [row_for(draft, spend.prices.get(draft.provider_id, draft.model)) for draft in batch]
         try:
             UsageLog.objects.bulk_create(rows)
         except IntegrityError:
             rows = self._write_one_by_one(rows)
-        for row in rows:
-            counted(row)
+        written(list(zip(rows, batch, strict=True)))
 
     def _write_one_by_one(self, rows: list[UsageLog]) -> list[UsageLog]:
         """A key or user deleted while its request ran: keep the row, drop the link."""
-        written = []
+        saved = []
         for row in rows:
             try:
                 row.save()
             except IntegrityError:
                 row.api_key_id = row.user_id = None
                 row.save()
-            written.append(row)
-        return written
+            saved.append(row)
+        return saved
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every record submitted so far is written (or spilled); False when

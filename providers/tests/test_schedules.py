@@ -19,7 +19,7 @@ from providers.tests.fake_upstream import FakeUpstream
 pytestmark = pytest.mark.django_db
 
 KEY = "sk-schedule-SECRET-1111222233334444"
-OURS = {"providers.health_checks", "providers.config_backup", "providers.catalog_sync"}
+OURS = {"providers.config_backup", "providers.catalog_sync"}
 
 
 def ours() -> dict[str, Schedule]:
@@ -30,8 +30,6 @@ def test_migrate_creates_our_schedules() -> None:
     # pytest-django migrated the test database: post_migrate already ran ensure_schedules.
     schedules = ours()
     assert set(schedules) == OURS
-    assert schedules["providers.health_checks"].func == "providers.tasks.run_health_checks"
-    assert schedules["providers.health_checks"].schedule_type == Schedule.MINUTES
     assert schedules["providers.config_backup"].schedule_type == Schedule.DAILY
     assert schedules["providers.catalog_sync"].schedule_type == Schedule.DAILY
     assert schedules["providers.catalog_sync"].func == "providers.tasks.sync_catalog"
@@ -44,20 +42,13 @@ def test_creating_schedules_again_never_duplicates_them() -> None:
         assert Schedule.objects.filter(name=name).count() == 1
 
 
-@pytest.mark.parametrize(("seconds", "minutes"), [(60, 1), (20, 1), (300, 5), (150, 2)])
-def test_the_probe_interval_is_converted_to_whole_minutes(settings, seconds, minutes) -> None:
-    settings.HEALTH_CHECK_INTERVAL_SECONDS = seconds
+def test_the_minute_based_probe_schedule_of_older_versions_is_removed() -> None:
+    # Probes run every HEALTH_CHECK_INTERVAL_SECONDS in providers.prober instead.
+    Schedule.objects.create(
+        name="providers.health_checks", func="providers.tasks.run_health_checks", minutes=1
+    )
     ensure_schedules()
-    assert ours()["providers.health_checks"].minutes == minutes
-
-
-def test_disabling_health_checks_removes_their_schedule(settings) -> None:
-    settings.HEALTH_CHECK_ENABLED = False
-    ensure_schedules()
-    assert "providers.health_checks" not in ours()
-    settings.HEALTH_CHECK_ENABLED = True
-    ensure_schedules()
-    assert "providers.health_checks" in ours()
+    assert not Schedule.objects.filter(name="providers.health_checks").exists()
 
 
 @pytest.fixture
@@ -71,29 +62,6 @@ def run_due(name: str) -> None:
     Schedule.objects.exclude(name=name).update(next_run=timezone.now() + timedelta(days=1))
     Schedule.objects.filter(name=name).update(next_run=timezone.now() - timedelta(seconds=1))
     scheduler(broker=get_broker())
-
-
-def test_the_scheduler_runs_a_probe_that_updates_providers(
-    sync_mode, upstream: FakeUpstream, settings, client
-) -> None:
-    settings.HEALTH_CHECK_TIMEOUT_SECONDS = 1
-    good = Provider.objects.create(name="good", base_url=upstream.url("ok"), api_key=KEY)
-    bad = Provider.objects.create(name="bad", base_url=upstream.url("broken"), api_key=KEY)
-
-    run_due("providers.health_checks")
-
-    good.refresh_from_db()
-    bad.refresh_from_db()
-    assert (good.status, good.last_tested_at is not None) == ("online", True)
-    assert (bad.status, bad.consecutive_failures) == ("degraded", 1)
-    task = Task.objects.get(group="providers.health_checks")
-    assert task.success is True
-    assert task.result == {"probed": 2, "online": 1, "failing": 1}
-    assert KEY not in json.dumps(task.result)
-    # the schedule moved on to its next run
-    assert ours()["providers.health_checks"].next_run > timezone.now()
-    # and /api/health now says the worker ran
-    assert client.get("/api/health").json()["worker"]["last_seen"] is not None
 
 
 def test_the_scheduler_runs_the_catalog_sync(sync_mode, upstream: FakeUpstream) -> None:

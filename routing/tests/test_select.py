@@ -16,11 +16,12 @@ import pytest
 import time_machine
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 
 import routing
+from coordination import changes
+from coordination.models import State
 from providers.models import Provider
 from providers.signals import provider_state_changed
 from routing import counters, snapshot
@@ -65,10 +66,11 @@ def test_another_processs_bump_is_seen_once_the_interval_passes(
     team: Route, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert "a" in chosen(times=3)
-    # As another instance would: change the row and the version, not this process's store.
+    # As another process would: change the row and the version row, nothing in this one.
     Provider.objects.filter(name="a").update(is_healthy=False)
-    cache.set(snapshot.VERSION_KEY, 12345, timeout=None)
-    monkeypatch.setattr(snapshot.store, "check_interval", 0.0)
+    State.objects.filter(pk=1).update(version=12345)
+    assert "a" in chosen(times=3)  # within the check interval: the picture it has
+    monkeypatch.setattr(changes.signal, "check_seconds", 0.0)
     assert "a" not in chosen(times=6)
 
 
@@ -99,10 +101,9 @@ def test_route_and_node_changes_rebuild_the_snapshot(team: Route) -> None:
     assert caught.value.reason == "route_inactive"
 
 
-def test_a_cleared_cache_means_a_rebuild(team: Route) -> None:
+def test_a_forgotten_store_is_rebuilt(team: Route) -> None:
     chosen()
     Provider.objects.filter(name="a").update(is_healthy=False)  # no signal
-    cache.clear()
     snapshot.store.forget()  # as the per-test settings change does
     assert "a" not in chosen(times=3)
 
@@ -174,9 +175,10 @@ def test_counters_are_exact_under_threads() -> None:
     assert counters.peek_many(["threads", "unused"]) == {"threads": 400, "unused": 0}
 
 
-def test_counters_reset_with_the_cache() -> None:
+def test_counters_restart_in_a_new_namespace() -> None:
     counters.incr("reset-me")
-    cache.clear()
+    assert counters.incr("reset-me") == 2
+    changes.renew_namespace()  # what a restore does
     assert counters.incr("reset-me") == 1
 
 
