@@ -514,9 +514,10 @@ class Stream:
     def _interruption(self) -> GatewayError | None:
         if not self._interrupted:
             return None
+        why = "is restoring a backup" if self._interrupted == "maintenance" else "is shutting down"
         return GatewayError(
             503,
-            "Switchboard is shutting down; this stream was ended early. Retry the request.",
+            f"Switchboard {why}; this stream was ended early. Retry the request.",
             code=self._interrupted,
             type="server_error",
         )

@@ -24,7 +24,10 @@ from django.http import HttpResponseBase
 from django.utils.module_loading import import_string
 
 # Request id, access line, request stats and HTTP metrics: async-native, no session.
-GATEWAY_MIDDLEWARE: list[str] = ["config.middleware.RequestObservabilityMiddleware"]
+GATEWAY_MIDDLEWARE: list[str] = [
+    "config.middleware.RequestObservabilityMiddleware",
+    "lifecycle.maintenance.MaintenanceMiddleware",  # 503 while a restore runs
+]
 GATEWAY_URLCONF = "config.urls_v1"
 
 

@@ -112,6 +112,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: its request id and duration cover every other middleware (config.middleware).
     "config.middleware.RequestObservabilityMiddleware",
+    # /api answers 503 while a restore runs (lifecycle.maintenance); before the session.
+    "lifecycle.maintenance.MaintenanceMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

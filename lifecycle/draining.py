@@ -28,9 +28,12 @@ class Drain:
     def closed(self, stream: Interruptible) -> None:
         self._streams.discard(stream)
 
+    def stopping(self) -> None:
+        """The grace is over: what is cancelled from now on is cancelled by the stop."""
+        self.reason = SHUTTING_DOWN
+
     def interrupt_streams(self, reason: str = SHUTTING_DOWN) -> int:
         """End every open stream with `reason`; returns how many there were."""
-        self.reason = reason
         streams = list(self._streams)
         for stream in streams:
             stream.interrupt(reason)

@@ -92,6 +92,7 @@ class DrainingServer(uvicorn.Server):
         for connection in list(self.server_state.connections):
             connection.shutdown()  # idle keep-alive connections close now
         await self._until_idle(lambda: stopped_at + self.grace)
+        drain.stopping()
         if self.server_state.connections:
             streams = drain.interrupt_streams()
             logger.warning(
