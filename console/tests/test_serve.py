@@ -8,11 +8,13 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -50,11 +52,11 @@ def _fresh_upstream(upstream: FakeOpenAI) -> None:
     upstream.reset()
 
 
-def chat(instance: Instance, key: str, rid: str, **body: object) -> httpx.Response:
+def chat(instance: Instance, key: str, rid: str, model: str = "chat") -> httpx.Response:
     return httpx.post(
         f"{instance.url}/v1/chat/completions",
         headers={"authorization": f"Bearer {key}", "x-request-id": rid},
-        json={"model": "chat", "messages": [{"role": "user", "content": "hi"}], **body},
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
         timeout=30,
     )
 
@@ -287,3 +289,75 @@ def test_the_supervisor_stays_small(serve: Serve) -> None:
         int(line.split()[1]) for line in smaps.splitlines() if line.startswith("Private_")
     )
     assert unique_kb < 30_000, smaps
+
+
+def safety_backup_request_ids(instance: Instance) -> set[str]:
+    (backup,) = (instance.data_dir / "backups").glob("console_backup_before_restore_*")
+    if backup.suffix == ".db":
+        with closing(sqlite3.connect(backup)) as db:
+            return {rid for (rid,) in db.execute("SELECT request_id FROM usage_usagelog")}
+    objects = json.loads(backup.read_text())["objects"]
+    return {o["fields"]["request_id"] for o in objects if o["model"] == "usage.usagelog"}
+
+
+def test_a_restore_during_traffic_keeps_every_row_and_serves_the_restored_routes(
+    serve: Serve, upstream: FakeOpenAI
+) -> None:
+    instance = serve(SHUTDOWN_GRACE_SECONDS="5")
+    key = instance.seed(upstream.base_url, route="chat")
+    instance.seed(upstream.base_url, name="fake", route="kept")
+    made = instance.manage("backup")
+    assert made.returncode == 0, made.stderr
+    (backup,) = (instance.data_dir / "backups").glob("console_backup_*")
+    # After the backup: "kept" goes, "added" comes; the restore brings the old ones back.
+    instance.shell("from routing.models import Route; Route.objects.filter(name='kept').delete()")
+    instance.seed(upstream.base_url, name="fake", route="added")
+
+    answered: list[tuple[str, float]] = []  # request id, when its answer was complete
+    refused: list[int] = []
+    stop = threading.Event()
+
+    def traffic(worker: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            rid = f"t{worker}-{n}"
+            try:
+                response = chat(instance, key, rid)
+            except httpx.TransportError:
+                continue
+            if response.status_code == 200:
+                answered.append((rid, time.monotonic()))
+            else:
+                assert response.status_code == 503, response.text
+                assert response.json()["error"]["code"] == "maintenance"
+                assert int(response.headers["retry-after"]) >= 1
+                refused.append(worker)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runners = [pool.submit(traffic, n) for n in range(4)]
+        while len(answered) < 30:
+            assert not any(r.done() for r in runners), runners[0].result()
+            time.sleep(0.05)
+        began = time.monotonic()
+        restored = instance.manage("restore", str(backup))
+        done = time.monotonic()
+        assert restored.returncode == 0, restored.stderr + instance.output()
+        # Within 2 s of the restore, /v1 serves the restored routes and not the others.
+        try:
+            while chat(instance, key, "probe-kept", "kept").status_code != 200:
+                assert time.monotonic() - done < 2, instance.output()
+                time.sleep(0.05)
+            assert chat(instance, key, "probe-added", "added").status_code in (400, 404)
+        finally:
+            stop.set()
+        for runner in runners:
+            runner.result()
+
+    assert refused, "no request saw the maintenance"
+    in_safety = safety_backup_request_ids(instance)
+    before = [rid for rid, at in answered if at < began]
+    assert [rid for rid in before if rid not in in_safety] == []
+    # Every answer is somewhere: in the safety backup, or in the restored database.
+    rows = usage_rows(instance)
+    assert [rid for rid, _ in answered if rid not in in_safety and rid not in rows] == []
