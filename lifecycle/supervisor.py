@@ -30,7 +30,8 @@ from types import FrameType
 from lifecycle import parent
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-EXIT_CONFIG = 78  # as lifecycle.web
+EXIT_CONFIG = 78  # from a child: bad configuration (lifecycle.web)
+EXIT_BAD_CONFIG = 2  # serve's own: bad configuration, or the port is taken
 MAX_DEATHS = 5
 DEATH_WINDOW_SECONDS = 60.0
 BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0)
@@ -219,7 +220,7 @@ class Supervisor:
             if code is not None:
                 if code == EXIT_CONFIG:
                     say(f"{child.name} refused to start (configuration); stopping.")
-                    return code
+                    return EXIT_BAD_CONFIG
                 deaths = child.died(now)
                 if deaths >= MAX_DEATHS:
                     say(f"{child.name} died {deaths} times within a minute; stopping.")
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         sock = listen(options.host, options.port)
     except ConfigurationError as exc:
         say(str(exc))
-        return 2
+        return EXIT_BAD_CONFIG
     if not config.require_api_key:
         say(
             "WARNING: REQUIRE_API_KEY=false: /v1 accepts requests without a key. Only do "

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from django.db import DatabaseError, IntegrityError, close_old_connections
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection
 
 from usage import spend, spill
 from usage.models import UsageLog
@@ -40,8 +40,8 @@ RETRY_SECONDS = 10.0
 
 class UsageWriter:
     def __init__(self) -> None:
-        # Each record with its journal segment (-1: not journaled).
-        self._queue: queue.Queue[tuple[Draft, int]] = queue.Queue()
+        # Each record with its journal segment (-1: not journaled); None asks to stop.
+        self._queue: queue.Queue[tuple[Draft, int] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         # Records submitted and not yet written or spilled; flush() waits for zero.
@@ -86,6 +86,9 @@ class UsageWriter:
     def _run(self) -> None:
         while True:
             entries = self._next_batch()
+            if not entries:  # stop(): nothing is left to write
+                connection.close()
+                return
             try:
                 self._settle([draft for draft, _ in entries])
             finally:
@@ -102,13 +105,21 @@ class UsageWriter:
             self._settled.notify_all()
 
     def _next_batch(self) -> list[tuple[Draft, int]]:
-        batch = [self._queue.get()]
+        """What has queued within FLUSH_SECONDS of the first record; [] after stop()."""
+        first = self._queue.get()
+        if first is None:
+            return []
+        batch = [first]
         deadline = time.monotonic() + FLUSH_SECONDS
         while len(batch) < BATCH_SIZE:
             try:
-                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                entry = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
+            if entry is None:
+                self._queue.put(None)  # the stop comes after this batch
+                break
+            batch.append(entry)
         return batch
 
     def _settle(self, batch: list[Draft]) -> None:
@@ -194,7 +205,15 @@ class UsageWriter:
         with self._settled:
             if self._journal is not None:
                 self._journal.close()
+        self.stop()
         return True
+
+    def stop(self) -> None:
+        """End the writer thread once what is queued is settled, closing its database
+        connection; a later submit() starts a new one."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(CLOSE_SPILL_SECONDS)
 
     def replay_spilled(self) -> int:
         """Queue the records spilled, or journaled and left behind, by earlier processes;

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -72,6 +73,7 @@ def test_the_restorer_waits_for_a_worker_still_draining(monkeypatch: pytest.Monk
         time.sleep(1.0)
         seen.append("drained")
         leases.release(name)
+        connection.close()  # this thread's own
 
     worker = threading.Thread(target=worker_that_drains_for_a_second)
     worker.start()

@@ -27,6 +27,22 @@ def drafts(count: int, prefix: str = "r") -> list[Draft]:
     return [Draft(request_id=f"{prefix}{n}", model="m", prompt_tokens=n) for n in range(count)]
 
 
+@pytest.fixture(autouse=True)
+def _writers_stop(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every writer a test makes ends its thread (and database connection) after it."""
+    made: list[UsageWriter] = []
+    real_init = UsageWriter.__init__
+
+    def init(self: UsageWriter) -> None:
+        real_init(self)
+        made.append(self)
+
+    monkeypatch.setattr(UsageWriter, "__init__", init)
+    yield
+    for writer in made:
+        writer.stop()
+
+
 @pytest.fixture
 def usage_writer() -> Iterator[UsageWriter]:
     yield UsageWriter()
@@ -144,13 +160,14 @@ def test_spilled_records_are_written_by_the_next_start_and_the_file_removed(
     database_refuses: Callable[[int], list[int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(writer_module, "RETRY_SECONDS", 0.2)
+    working = UsageLog.objects.bulk_create
     database_refuses(-1)
     crashed = UsageWriter()
     for draft in [*drafts(2), Draft(request_id="priced", model="m", stream=True)]:
         crashed.submit(draft)
     assert crashed.flush(timeout=10)
     assert request_ids() == []
-    monkeypatch.undo()  # the database is back
+    monkeypatch.setattr(UsageLog.objects, "bulk_create", working)  # the database is back
 
     restarted = UsageWriter()
     assert restarted.replay_spilled() == 3
