@@ -491,9 +491,10 @@ class Stream:
         except (*TRANSPORT_ERRORS, UpstreamError) as exc:
             self.error = self._interruption() or self._mid_stream_error(exc)
             raise self.error from exc
-        if self._interrupted:
-            self.error = self._interruption()
-            raise self.error
+        interruption = self._interruption()
+        if interruption is not None:
+            self.error = interruption
+            raise interruption
         if not self._translator.done:
             self.error = GatewayError(
                 502,

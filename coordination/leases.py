@@ -3,7 +3,7 @@ forward runs the round, the others see their UPDATE match nothing and skip it.""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError
 from django.db.models import Q
@@ -51,7 +51,7 @@ def postpone(name: str, every_seconds: float, holder: str = "") -> None:
 # --- markers: "I am still doing X", held until released or until they expire ----------
 
 
-def hold(name: str, until: object, holder: str = "") -> None:
+def hold(name: str, until: datetime, holder: str = "") -> None:
     """Say that `holder` is busy with `name` until it calls release() (or `until`)."""
     Lease.objects.update_or_create(name=name[:100], defaults={"due_at": until, "holder": holder})
 

@@ -190,7 +190,7 @@ def test_a_journaled_record_survives_the_process_being_killed(tmp_path: Path) ->
     killed = UsageWriter()
     killed.keep_journal(spill.spill_dir())
     gate = threading.Event()
-    killed._write = lambda batch: gate.wait(10)  # type: ignore[method-assign]  # never done
+    killed._write = lambda batch: gate.wait(10)  # type: ignore[method-assign, assignment]
     for draft in drafts(3, prefix="journaled"):
         killed.submit(draft)
     (journal,) = [p for p in spill.spill_dir().iterdir() if spill.is_journal(p)]
