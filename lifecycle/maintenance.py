@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -105,7 +106,7 @@ async def watch() -> None:
         await asyncio.sleep(changes.CHECK_SECONDS)
         try:
             token = await changes.acurrent()
-        except Exception:  # the database is down: nothing to coordinate through
+        except DatabaseError:  # the database is down: nothing to coordinate through
             logger.warning("maintenance watch: cannot read the change signal", exc_info=True)
             continue
         until = token.maintenance_until
@@ -218,14 +219,20 @@ class MaintenanceMiddleware:
         if self.is_async:
             return self.__acall__(request)
         if request.path.startswith(GUARDED_PREFIXES):
-            token = changes.current()
+            try:
+                token = changes.current()
+            except DatabaseError:  # no restore can run either; /api/health says what is wrong
+                return self.get_response(request)
             if token.in_maintenance():
                 return refusal(request.path, token.maintenance_until)  # type: ignore[arg-type]
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> Any:
         if request.path.startswith(GUARDED_PREFIXES):
-            token = await changes.acurrent()
+            try:
+                token = await changes.acurrent()
+            except DatabaseError:
+                return await self.get_response(request)
             if token.in_maintenance():
                 return refusal(request.path, token.maintenance_until)  # type: ignore[arg-type]
         return await self.get_response(request)

@@ -300,8 +300,25 @@ def safety_backup_request_ids(instance: Instance) -> set[str]:
     return {o["fields"]["request_id"] for o in objects if o["model"] == "usage.usagelog"}
 
 
+def restore(instance: Instance, backup: Path, key: str, how: str) -> None:
+    """As an operator would: `manage.py restore`, or an upload to the management API."""
+    if how == "cli":
+        result = instance.manage("restore", str(backup))
+        assert result.returncode == 0, result.stderr + instance.output()
+        return
+    with backup.open("rb") as upload:
+        response = httpx.post(
+            f"{instance.url}/api/admin/restore",
+            headers={"authorization": f"Bearer {key}"},
+            files={"file": (backup.name, upload)},
+            timeout=60,
+        )
+    assert response.status_code == 200, response.text + instance.output()
+
+
+@pytest.mark.parametrize("how", ["cli", "api"])
 def test_a_restore_during_traffic_keeps_every_row_and_serves_the_restored_routes(
-    serve: Serve, upstream: FakeOpenAI
+    serve: Serve, upstream: FakeOpenAI, how: str
 ) -> None:
     instance = serve(SHUTDOWN_GRACE_SECONDS="5")
     key = instance.seed(upstream.base_url, route="chat")
@@ -340,9 +357,8 @@ def test_a_restore_during_traffic_keeps_every_row_and_serves_the_restored_routes
             assert not any(r.done() for r in runners), runners[0].result()
             time.sleep(0.05)
         began = time.monotonic()
-        restored = instance.manage("restore", str(backup))
+        restore(instance, backup, key, how)
         done = time.monotonic()
-        assert restored.returncode == 0, restored.stderr + instance.output()
         # Within 2 s of the restore, /v1 serves the restored routes and not the others.
         try:
             while chat(instance, key, "probe-kept", "kept").status_code != 200:

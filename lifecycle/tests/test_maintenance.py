@@ -4,13 +4,11 @@ load, and the restorer waits for the web workers that are still draining."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 
 import httpx
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -59,31 +57,39 @@ def test_everything_answers_again_once_maintenance_ends(as_alice: Client) -> Non
 
 
 def test_the_restorer_waits_for_a_worker_still_draining(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's marker held for a second (console/tests/test_serve.py drains real
+    ones); the restore begins only once it is released."""
     monkeypatch.setattr(maintenance, "SETTLE_SECONDS", 0.2)
     seen: list[str] = []
+    asked: list[str] = []
+    released_at = time.monotonic() + 1.0
 
-    def worker_that_drains_for_a_second() -> None:
-        # As a web worker's watcher would: hold the marker while its requests finish.
-        while not changes.current().in_maintenance():
-            time.sleep(0.01)
-        until = changes.current().maintenance_until
-        assert until is not None
-        name = maintenance._stamp(until) + "worker-1"
-        leases.hold(name, until, "worker-1")
-        time.sleep(1.0)
+    def held(prefix: str) -> list[str]:
+        asked.append(prefix)
+        if time.monotonic() < released_at:
+            return ["worker-1"]
         seen.append("drained")
-        leases.release(name)
-        connection.close()  # this thread's own
+        return []
 
-    worker = threading.Thread(target=worker_that_drains_for_a_second)
-    worker.start()
+    monkeypatch.setattr(leases, "held", held)
     with maintenance.during_maintenance():
         seen.append("restoring")
-        assert changes.current().in_maintenance()
-    worker.join(5)
+        until = changes.current().maintenance_until
+        assert until is not None and changes.current().in_maintenance()
 
     assert seen == ["drained", "restoring"]
+    assert set(asked) == {maintenance._stamp(until)}  # only this maintenance's markers
     assert not changes.current().in_maintenance()
+
+
+def test_a_marker_is_held_until_released_or_expired() -> None:
+    until = timezone.now() + timedelta(seconds=30)
+    leases.hold("drain x worker-1", until, "worker-1")
+    leases.hold("drain x worker-2", timezone.now() - timedelta(seconds=1), "worker-2")
+
+    assert leases.held("drain x ") == ["worker-1"]
+    leases.release("drain x worker-1")
+    assert leases.held("drain x ") == []
 
 
 def test_a_failed_restore_still_ends_maintenance() -> None:
