@@ -213,11 +213,16 @@ def test_a_killed_web_worker_is_restarted_and_no_answered_row_is_lost(
 
     os.kill(worker, signal.SIGKILL)
     killed_at = time.monotonic()
+    while instance.web_workers() in ([], [worker]):
+        # serve's part: notice the death (0.1 s) and start the next one (0.1 s backoff).
+        assert time.monotonic() - killed_at < 2, instance.output()
+        time.sleep(0.02)
+    # The new worker's part is a Django start: about 2 s on an idle machine, more on a
+    # loaded one (the port stays open meanwhile: requests wait instead of failing).
     while not ping(instance.url):
-        assert time.monotonic() - killed_at < 5, instance.output()
+        assert time.monotonic() - killed_at < processes.START_TIMEOUT, instance.output()
         time.sleep(0.05)
 
-    assert instance.web_workers() != [worker]
     assert "web worker 1 exited with code -9; restarting it" in instance.output()
     # The writer flushes every 0.2 s: rows of answers sent well before the kill are in.
     rows = usage_rows(instance)
