@@ -2,9 +2,12 @@
 
 Starts the instant fake upstream (bench/upstream.py) and Switchboard (`manage.py serve`,
 pinned to one core with taskset when available) on 127.0.0.1, then drives both with an
-aiohttp load generator at concurrency 1 and 32, non-streaming and streaming. Prints a
-Markdown table and writes it to bench/results.md. `--peers litellm` also installs
-LiteLLM's proxy into bench/.peers/ and measures it against the same upstream.
+aiohttp load generator at concurrency 1 and 32, non-streaming and streaming, and
+/v1/messages streaming (passed through to the upstream's Messages endpoint, and
+translated to its chat completions). Prints a Markdown table and writes it to
+bench/results.md. `--quick` is a few-second smoke run of the cells that writes nothing.
+`--peers litellm` also installs LiteLLM's proxy into bench/.peers/ and measures it
+against the same upstream.
 
 A benchmark, not a test: it reports, it never fails on a number.
 """
@@ -31,6 +34,10 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.md"
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello."}]}
+MESSAGES_BODY = {"model": "bench-claude", "max_tokens": 64, "messages": BODY["messages"]}
+MESSAGES_MODE = "messages stream"
+# A stream counts as complete at its dialect's last event.
+STREAM_ENDS = (b"data: [DONE]", b"event: message_stop")
 
 
 @dataclass
@@ -78,14 +85,18 @@ def pinned(cpu: int, command: list[str]) -> list[str]:
 
 
 async def one(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], stream: bool
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    stream: bool,
+    body: dict[str, object] = BODY,
 ) -> bool:
-    body = dict(BODY, stream=stream)
+    body = dict(body, stream=stream)
     async with session.post(url, json=body, headers=headers) as response:
         if stream:
             ok = False
             async for line in response.content:
-                if line.startswith(b"data: [DONE]"):
+                if line.startswith(STREAM_ENDS):
                     ok = True
             return ok and response.status == 200
         await response.read()
@@ -93,14 +104,21 @@ async def one(
 
 
 async def load(
-    target: str, url: str, headers: dict[str, str], stream: bool, concurrency: int, seconds: float
+    target: str,
+    url: str,
+    headers: dict[str, str],
+    stream: bool,
+    concurrency: int,
+    seconds: float,
+    body: dict[str, object] = BODY,
+    mode: str | None = None,
 ) -> Result:
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency * 2)
     async with aiohttp.ClientSession(connector=connector) as session:
         for _ in range(min(50, concurrency * 5)):  # warm up connections and caches
-            await one(session, url, headers, stream)
+            await one(session, url, headers, stream, body)
         stop_at = time.perf_counter() + seconds
 
         async def worker() -> None:
@@ -108,7 +126,7 @@ async def load(
             while time.perf_counter() < stop_at:
                 started = time.perf_counter()
                 try:
-                    ok = await one(session, url, headers, stream)
+                    ok = await one(session, url, headers, stream, body)
                 except aiohttp.ClientError:
                     ok = False
                 if ok:
@@ -119,7 +137,7 @@ async def load(
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-    mode = "stream" if stream else "non-stream"
+    mode = mode or ("stream" if stream else "non-stream")
     return Result(target, mode, concurrency, len(latencies), errors, elapsed, latencies)
 
 
@@ -198,8 +216,14 @@ def start_switchboard(
         " api_key='sk-bench-upstream', models=['bench-model'])\n"
         f"s = Provider.objects.create(name='stamp-up', base_url='http://127.0.0.1:{upstream_port}/stamp/v1',"
         " api_key='sk-bench-upstream', models=['stamp-model'])\n"
+        f"c = Provider.objects.create(name='claude-up', kind='anthropic', base_url="
+        f"'http://127.0.0.1:{upstream_port}/anthropic/v1', api_key='sk-bench-upstream',"
+        " models=['bench-claude'])\n"
         "r = Route.objects.create(name='bench', mode='auto')\n"
         "RouteNode.objects.create(route=r, provider=p, models=['bench-model'],"
+        " strategy='round-robin')\n"
+        "r = Route.objects.create(name='bench-claude', mode='auto')\n"
+        "RouteNode.objects.create(route=r, provider=c, models=['bench-claude'],"
         " strategy='round-robin')\n"
         "print(ApiKey.issue('bench', scopes=['chat'])[1])\n"
     )
@@ -298,19 +322,42 @@ async def run(args: argparse.Namespace) -> None:
             "direct": (f"http://127.0.0.1:{upstream_port}/v1/chat/completions", {}),
             "switchboard": (base + "/v1/chat/completions", {"Authorization": f"Bearer {key}"}),
         }
+        # /v1/messages streaming: passed through to the Messages endpoint, and translated
+        # to chat completions (the "bench" route); both beside the direct Messages stream.
+        messages_targets = {
+            "direct": (f"http://127.0.0.1:{upstream_port}/anthropic/v1/messages", {}, {}),
+            "switchboard": (base + "/v1/messages", {"x-api-key": key}, {}),
+            "switchboard→openai": (base + "/v1/messages", {"x-api-key": key}, {"model": "bench"}),
+        }
+        concurrencies = (1,) if args.quick else (1, 32)
         results: list[Result] = []
         direct: dict[tuple[str, int], Result] = {}
+
+        def note(result: Result) -> None:
+            results.append(result)
+            if result.target == "direct":
+                direct[(result.mode, result.concurrency)] = result
+            print(
+                f"{result.target:18} {result.mode:15} c={result.concurrency:<3} "
+                f"{result.rps:8,.0f} req/s  errors {result.errors}",
+                flush=True,
+            )
+
         for stream in (False, True):
-            for concurrency in (1, 32):
+            for concurrency in concurrencies:
                 for name, (url, headers) in targets.items():
-                    result = await load(name, url, headers, stream, concurrency, args.seconds)
-                    results.append(result)
-                    if name == "direct":
-                        direct[(result.mode, concurrency)] = result
-                    print(
-                        f"{name:12} {result.mode:10} c={concurrency:<3} {result.rps:8,.0f} req/s",
-                        flush=True,
+                    note(await load(name, url, headers, stream, concurrency, args.seconds))
+        for concurrency in concurrencies:
+            for name, (url, headers, change) in messages_targets.items():
+                body = {**MESSAGES_BODY, **change}
+                note(
+                    await load(
+                        name, url, headers, True, concurrency, args.seconds, body, MESSAGES_MODE
                     )
+                )
+        if args.quick:
+            print("\n" + table(results, direct))
+            return
         delays = await event_delays(base, key)
         worker = web_worker(server.pid)
         url, headers = targets["switchboard"]
@@ -379,7 +426,14 @@ def main() -> None:
         help="comma-separated: litellm",
     )
     parser.add_argument("--memory-requests", type=int, default=50_000)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: concurrency 1 only, no memory, client or peer figures; writes nothing",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = min(args.seconds, 0.5)
     asyncio.run(run(args))
 
 

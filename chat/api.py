@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from ninja import Router
 
 from chat import limits
@@ -49,17 +50,21 @@ def request_id(request: HttpRequest) -> str:
     return rid
 
 
-async def authenticate(request: HttpRequest) -> KeyInfo | None:
-    """The caller's key (chat scope), or None when keys are optional and none was sent."""
+async def authenticate(request: HttpRequest, *, x_api_key: bool = False) -> KeyInfo | None:
+    """The caller's key (chat scope), or None when keys are optional and none was sent.
+    `x_api_key`: the dialect also takes the key in `x-api-key` (Anthropic's clients)."""
     header = request.headers.get("authorization", "")
     scheme, _, raw = header.partition(" ")
     raw = raw.strip() if scheme.lower() == "bearer" else ""
+    if not raw and x_api_key:
+        raw = request.headers.get("x-api-key", "").strip()
     if not raw:
         if not settings.REQUIRE_API_KEY:
             return None
+        how = "'x-api-key: <key>' or " if x_api_key else ""
         raise GatewayError(
             401,
-            "Missing API key: send 'Authorization: Bearer <key>'.",
+            f"Missing API key: send {how}'Authorization: Bearer <key>'.",
             code="invalid_api_key",
         )
     key = await lookup(raw)
@@ -73,6 +78,70 @@ async def authenticate(request: HttpRequest) -> KeyInfo | None:
             type="permission_error",
         )
     return key
+
+
+@dataclass(slots=True)
+class Admitted:
+    ctx: CallContext
+    key: KeyInfo | None
+    raw: bytes
+    body: dict[str, Any]
+
+
+class Refused(Exception):
+    """Admission said no. `ctx` is None when the caller was not authenticated (no usage
+    record), else the call's context, to be recorded with the error."""
+
+    def __init__(self, error: GatewayError, ctx: CallContext | None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.ctx = ctx
+
+
+async def admit(
+    request: HttpRequest,
+    *,
+    source: str,
+    parse: Callable[[bytes], dict[str, Any]],
+    x_api_key: bool = False,
+    estimate: Callable[[dict[str, Any]], int] = estimated_prompt_tokens,
+) -> Admitted:
+    """The one admission step of every /v1 dialect that calls a model: key check, the
+    call's context, the body (parsed by the dialect), rpm, and the budget reservation the
+    attempt loop makes once it knows the candidates (`estimate` counts the dialect's
+    prompt). Raises Refused."""
+    try:
+        key = await authenticate(request, x_api_key=x_api_key)
+    except GatewayError as error:
+        raise Refused(error, None) from error
+    ctx = CallContext(
+        request_id=request_id(request),
+        source=source,
+        api_key_id=key.id if key else None,
+        batch_record=True,
+    )
+    try:
+        raw = _read_body(request)
+        body = parse(raw)
+        ctx.draft.requested_model = body["model"]
+        if key is not None:
+            await limits.check_rate(key)
+            if key.budget_usd is not None:
+                ctx.admit = _budget_admission(key, ctx, estimate(body), body)
+    except GatewayError as error:
+        raise Refused(error, ctx) from error
+    return Admitted(ctx, key, raw, body)
+
+
+def _budget_admission(
+    key: KeyInfo, ctx: CallContext, prompt_tokens: int, body: dict[str, Any]
+) -> Callable[[list[Candidate]], Awaitable[None]]:
+    output = limits.output_tokens(body)
+
+    async def reserve(candidates: list[Candidate]) -> None:
+        await limits.reserve_budget(key, ctx.draft, candidates, prompt_tokens, output)
+
+    return reserve
 
 
 class RecordedResponse(HttpResponse):
@@ -101,7 +170,7 @@ def error_response(error: GatewayError, rid: str, ctx: CallContext | None = None
 
 
 def _headers(
-    response: HttpResponse, ctx: CallContext, provider: str, model: str, attempts: int
+    response: HttpResponseBase, ctx: CallContext, provider: str, model: str, attempts: int
 ) -> None:
     response["x-request-id"] = ctx.request_id
     response["x-switchboard-provider"] = provider
@@ -114,19 +183,11 @@ def _headers(
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     rid = request_id(request)
     try:
-        key = await authenticate(request)
-    except GatewayError as error:
-        return error_response(error, rid)  # unauthenticated: no usage record
-    ctx = CallContext(
-        request_id=rid, source="v1", api_key_id=key.id if key else None, batch_record=True
-    )
+        admitted = await admit(request, source="v1", parse=parse_chat_request)
+    except Refused as refused:
+        return error_response(refused.error, rid, refused.ctx)
+    ctx, body = admitted.ctx, admitted.body
     try:
-        body = _read_body(request)
-        ctx.draft.requested_model = body["model"]
-        if key is not None:
-            await limits.check_rate(key)
-            if key.budget_usd is not None:
-                ctx.admit = _budget_admission(key, ctx, body)
         if body.get("stream"):
             return await _stream(body, ctx)
         completion = await complete(body, ctx)
@@ -137,22 +198,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _budget_admission(
-    key: KeyInfo, ctx: CallContext, body: dict[str, Any]
-) -> Callable[[list[Candidate]], Awaitable[None]]:
-    async def admit(candidates: list[Candidate]) -> None:
-        await limits.reserve_budget(
-            key,
-            ctx.draft,
-            candidates,
-            estimated_prompt_tokens(body),
-            limits.output_tokens(body),
-        )
-
-    return admit
-
-
-def _read_body(request: HttpRequest) -> dict[str, Any]:
+def _read_body(request: HttpRequest) -> bytes:
     limit = settings.V1_MAX_BODY_BYTES
     try:
         length = int(request.headers.get("content-length") or 0)
@@ -166,7 +212,7 @@ def _read_body(request: HttpRequest) -> dict[str, Any]:
         raise too_large(limit) from exc
     if len(raw) > limit:
         raise too_large(limit)
-    return parse_chat_request(raw)
+    return raw
 
 
 async def _stream(body: dict[str, Any], ctx: CallContext) -> HttpResponse:

@@ -284,11 +284,21 @@ def _apply_usage(
     if reported and (reported.get("prompt_tokens") or reported.get("completion_tokens")):
         draft.prompt_tokens = int(reported.get("prompt_tokens") or 0)
         draft.completion_tokens = int(reported.get("completion_tokens") or 0)
+        draft.cache_read_tokens, draft.cache_write_tokens = cache_tokens(reported)
         draft.estimated = False
         return
     draft.prompt_tokens = _estimate_tokens(_prompt_length(body))
     draft.completion_tokens = _estimate_tokens(completion_chars)
     draft.estimated = True
+
+
+def cache_tokens(reported: dict[str, Any]) -> tuple[int, int]:
+    """(read, write) prompt-cache tokens of an OpenAI usage object: `cached_tokens`, and
+    `cache_write_tokens` as OpenRouter and the anthropic adapter report cache creation."""
+    details = reported.get("prompt_tokens_details")
+    if not isinstance(details, dict):
+        return 0, 0
+    return int(details.get("cached_tokens") or 0), int(details.get("cache_write_tokens") or 0)
 
 
 def _text_length(payload: dict[str, Any], part: str = "message") -> int:
@@ -427,7 +437,12 @@ async def _run_attempts(
 def _has_content(chunk: dict[str, Any]) -> bool:
     for choice in chunk.get("choices") or []:
         delta = choice.get("delta") or {}
-        if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason"):
+        if (
+            delta.get("content")
+            or delta.get("tool_calls")
+            or delta.get("reasoning_content")
+            or choice.get("finish_reason")
+        ):
             return True
     return False
 
@@ -645,3 +660,56 @@ def _close(response: aiohttp.ClientResponse | None) -> None:
 def sse(data: dict[str, Any]) -> bytes:
     """One server-sent event. orjson: encoding every chunk again is the relay's main cost."""
     return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+# --- for the other dialects (chat/ingress) ----------------------------------------------
+
+
+async def run_attempts(
+    body: dict[str, Any],
+    ctx: CallContext,
+    attempt_once: Callable[[Candidate, int], Awaitable[T]],
+) -> tuple[T, Candidate, int]:
+    """The one attempt loop, for an ingress that picks its own attempt per candidate (a
+    passthrough or a translated call). As complete() and open_stream() do, the usage
+    record is written here when no attempt succeeds or the client leaves."""
+    try:
+        return await _run_attempts(body, ctx, attempt_once)
+    except GatewayError as error:
+        ctx.fail(error)
+        await ctx.arecord()
+        raise
+    except asyncio.CancelledError:
+        await _finish_cancelled(ctx)
+        raise
+
+
+async def try_complete(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
+    """One non-streaming attempt through the candidate's adapter (for run_attempts)."""
+    return await _try_complete(body, candidate)
+
+
+async def try_stream(
+    body: dict[str, Any], ctx: CallContext, candidate: Candidate, attempt: int
+) -> Stream:
+    """One streaming attempt through the candidate's adapter, up to its first content."""
+    return await _try_stream(body, ctx, candidate, attempt)
+
+
+def apply_completion_usage(
+    ctx: CallContext, completion: dict[str, Any], body: dict[str, Any]
+) -> None:
+    """A translated non-streaming call's usage, as complete() applies it (an estimate when
+    the upstream reported none)."""
+    _apply_usage(ctx, completion.get("usage"), body, _text_length(completion))
+
+
+def transport_error(exc: BaseException, provider: str) -> UpstreamError:
+    return _transport_error(exc, provider)
+
+
+def note_stream_failure(candidate: Candidate, error: GatewayError) -> None:
+    """An upstream that broke after the first byte counts against its health, as in
+    Stream.aclose()."""
+    _failed_recently.add(candidate.provider.id)
+    _spawn(_health().mark_failure, candidate.provider.id, error.code)

@@ -8,6 +8,8 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
+from coordination.querysets import SignallingQuerySet
+
 KEY_PREFIX = "sk-sb-"
 
 
@@ -24,7 +26,7 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+class ApiKeyQuerySet(SignallingQuerySet["ApiKey"]):
     def usable(self) -> ApiKeyQuerySet:
         now = timezone.now()
         return self.filter(is_active=True).filter(

@@ -14,7 +14,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from chat.errors import GatewayError, bad_request
-from config.auth import admin_auth
+from config.auth import operator_auth
 
 logger = logging.getLogger("switchboard.api")
 
@@ -35,7 +35,7 @@ api = NinjaAPI(
     title="Switchboard management API",
     version="1",
     urls_namespace="api",
-    auth=admin_auth,
+    auth=operator_auth,  # routers and operations name their own permissions
     docs_url="/docs",
 )
 
@@ -153,8 +153,10 @@ def _add_routers() -> None:
     api.add_router("/", console_router)
 
     from chat.api import router as openai_router
+    from chat.messages_api import router as messages_router
 
     v1.add_router("/", openai_router)
+    v1.add_router("/", messages_router)
 
 
 _add_routers()

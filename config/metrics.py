@@ -19,8 +19,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from django.utils.crypto import constant_time_compare
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -145,5 +147,33 @@ class _DefaultRegistry(Collector):
         yield from REGISTRY.collect()
 
 
+def scrape_refusal(request: HttpRequest) -> HttpResponse | None:
+    """/metrics takes `Authorization: Bearer <METRICS_TOKEN>`, an admin-scope key, or a login
+    holding console.view_monitoring; None when the caller is one of those."""
+    from chat.models import Scope, find_key  # the apps import this module: no cycle at load
+    from config.auth import holds
+
+    header = request.headers.get("Authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    if token and settings.METRICS_TOKEN and constant_time_compare(token, settings.METRICS_TOKEN):
+        return None
+    key = find_key(token) if token else None
+    if key is not None and key.has_scope(Scope.ADMIN):
+        return None
+    if holds(request, "console.view_monitoring"):
+        return None
+    user = getattr(request, "user", None)
+    if token or user is None or not user.is_authenticated:
+        refusal = HttpResponse(
+            "Send METRICS_TOKEN or an admin key as a Bearer token.\n", status=401
+        )
+        refusal["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return refusal
+    return HttpResponse("This needs the 'console.view_monitoring' permission.\n", status=403)
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    refusal = scrape_refusal(request)
+    if refusal is not None:
+        return refusal
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)

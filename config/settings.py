@@ -9,20 +9,31 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 import warnings
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+# Everything this process creates is private: files 0600, folders 0700 (the database and
+# its -wal/-shm, logs, backups, uploads, generated keys), whichever library writes them.
+# collectstatic is the exception: its output is public and, in the image, read by another
+# user than the one who built it.
+if sys.argv[1:2] != ["collectstatic"]:
+    os.umask(0o077)
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if DATA_DIR.stat().st_uid == os.geteuid():
+    DATA_DIR.chmod(0o700)  # also an older install's folder, or a volume made 0755
 
 
 def _generated_secret(name: str, make: Callable[[], str]) -> str:
@@ -67,6 +78,9 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
 # How long a stop (and a restore's maintenance) waits for requests and streams in flight.
 SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=30.0)
+# Bearer token for /metrics; without it /metrics takes an admin key or a login holding
+# console.view_monitoring (config.metrics).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- further knobs -----------------------------------------------------------------
 
@@ -99,6 +113,8 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "ninja",  # serves /api/docs assets locally instead of from a CDN
+    "csp",
+    "axes",
     "coordination",
     "providers",
     "routing",
@@ -122,6 +138,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out (username, address) pair before any password
+# is checked, on the admin and the console login alike.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -144,6 +170,11 @@ TEMPLATES = [
 ]
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite gives -wal and -shm the database file's mode: an older install's 0644 file
+    # is tightened here, before the first connection.
+    _database = Path(str(DATABASES["default"]["NAME"]))
+    if _database.is_file() and _database.stat().st_uid == os.geteuid():
+        _database.chmod(0o600)
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at
     # BEGIN so two writers queue on busy_timeout instead of failing mid-transaction.
     # mmap_size stays unset on purpose (see the providers.W001 check).
@@ -238,7 +269,32 @@ else:
 
 # --- security ----------------------------------------------------------------------
 
+# Login throttling (django-axes): ten failures for one username from one address lock that
+# pair out for AXES_COOLOFF_MINUTES; a success resets the count. Attempts are rows in the
+# database, so every worker process counts the same failures. The address is REMOTE_ADDR,
+# which uvicorn takes from X-Forwarded-For for proxies in FORWARDED_ALLOW_IPS (README
+# "Security").
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept, successful logins are not
+AXES_HTTP_RESPONSE_CODE = 429
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Every page Django renders (console, admin, /api/docs) sends this policy: scripts and
+# styles only from our own static files (no inline script anywhere), images also from
+# data:/blob: (pasted attachments), no remote image a model's answer could smuggle in.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -296,6 +352,8 @@ LOGGING = {
         # serve prints one line of its own. LOG_LEVEL=DEBUG shows them again.
         "django-q": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
         "uvicorn": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+        # django-axes says INFO at every start and login; lockouts are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }
 

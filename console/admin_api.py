@@ -1,4 +1,5 @@
-"""Operator endpoints under /api/admin: backups, restore, stats, logs (staff or admin key)."""
+"""Operator endpoints under /api/admin: backups and restores need console.manage_backups,
+stats and logs console.view_monitoring (or an admin key, or a superuser)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from pydantic import Field
 
+from config.auth import permitted
 from config.logging import recent_records
 from console import backup, stats
 
-router = Router(tags=["admin"])
+BACKUPS = "console.manage_backups"
+
+router = Router(tags=["admin"], auth=permitted(BACKUPS))
+monitoring = permitted("console.view_monitoring")
 
 
 class BackupOut(Schema):
@@ -43,11 +48,17 @@ def _download(path: Path) -> FileResponse:
 
 @router.get("/backup", response={200: None})
 def download_fresh_backup(request: HttpRequest) -> FileResponse:
-    try:
-        path = backup.create_backup()
-    except backup.BackupFailed as exc:
-        raise HttpError(500, f"Backup failed: {exc}") from exc
-    return _download(path)
+    """Streamed from a private file that is gone before the first byte is sent (the open
+    handle keeps it readable): nothing is stored in backups/ and nothing is pruned, so a
+    link followed from another site cannot rotate real backups out."""
+    name = backup.download_name()
+    with tempfile.TemporaryDirectory(dir=settings.DATA_DIR, prefix=".download-") as folder:
+        try:
+            path = backup.write_backup(Path(folder) / name)
+        except backup.BackupFailed as exc:
+            raise HttpError(500, f"Backup failed: {exc}") from exc
+        handle = path.open("rb")
+    return FileResponse(handle, as_attachment=True, filename=name)
 
 
 @router.get("/backups", response=list[BackupOut])
@@ -111,12 +122,12 @@ def restore_providers(request: HttpRequest, file: File[UploadedFile] = None) -> 
         raise HttpError(400, f"Restore refused, nothing changed: {exc}") from exc
 
 
-@router.get("/stats", response=dict)
+@router.get("/stats", response=dict, auth=monitoring)
 def request_stats(request: HttpRequest) -> dict[str, Any]:
     return stats.summary()
 
 
-@router.get("/logs", response=dict)
+@router.get("/logs", response=dict, auth=monitoring)
 def recent_logs(request: HttpRequest, query: Query[LogsQuery]) -> dict[str, Any]:
     items = recent_records(query.limit)
     return {"items": items, "count": len(items)}

@@ -1,10 +1,14 @@
-"""The admin's Backups page: list, download, take a backup now, restore (staff only)."""
+"""The admin's Backups page: list, download, take a backup now, restore (console.manage_backups)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth.decorators import permission_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -73,8 +77,13 @@ def restore_providers(request: HttpRequest) -> HttpResponse:
 
 
 def urlpatterns() -> list[URLPattern]:
-    """Mounted before admin/ in config.urls; admin_view requires a staff login."""
-    view = admin.site.admin_view
+    """Mounted before admin/ in config.urls; admin_view requires a staff login, and every
+    page needs console.manage_backups (403 without it)."""
+
+    def view(page: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        allowed = permission_required("console.manage_backups", raise_exception=True)(page)
+        return admin.site.admin_view(allowed)
+
     return [
         path("admin/backups/", view(backups_page), name="admin-backups"),
         path("admin/backups/create/", view(create), name="admin-backups-create"),

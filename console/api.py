@@ -20,7 +20,7 @@ from console import catalog, chat, conversations, health
 from console.models import Message, Profile, Session
 from console.ownership import (
     editable_profile,
-    is_staff,
+    manages_shared_profiles,
     owned,
     owned_message,
     owned_session,
@@ -70,9 +70,10 @@ def list_profiles(request: HttpRequest) -> list[Profile]:
 @router.post("/profiles", response={201: ProfileOut})
 def create_profile(request: HttpRequest, payload: ProfileIn) -> Status[Profile]:
     owner = owner_of(request)
-    shared = payload.shared if payload.shared is not None else is_staff(request)
-    if shared and not is_staff(request):
-        raise HttpError(403, "shared: only staff create shared profiles.")
+    may_share = manages_shared_profiles(request, "add")
+    shared = payload.shared if payload.shared is not None else may_share
+    if shared and not may_share:
+        raise HttpError(403, "shared: creating shared profiles needs 'console.add_profile'.")
     if owner is None and not shared:
         raise ValidationError({"shared": ["an API key creates shared profiles only."]})
     fields = payload.model_dump(exclude={"shared"})
@@ -97,7 +98,7 @@ def update_profile(request: HttpRequest, profile_id: str, payload: ProfilePatch)
 
 @router.delete("/profiles/{profile_id}", response={204: None})
 def delete_profile(request: HttpRequest, profile_id: str) -> Status[None]:
-    editable_profile(request, profile_id).delete()
+    editable_profile(request, profile_id, "delete").delete()
     return Status(204, None)
 
 

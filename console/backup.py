@@ -197,6 +197,7 @@ def copy_sqlite(source: sqlite3.Connection, target: Path) -> Path:
             source.backup(copy, pages=-1)
             # A standalone file: no -wal/-shm companions when it is opened later.
             copy.execute("PRAGMA journal_mode=DELETE")
+            _drop_login_sessions(copy)
             problem = integrity_problem(copy)
         if problem:
             raise BackupFailed(f"the copy failed integrity_check: {problem}")
@@ -206,6 +207,16 @@ def copy_sqlite(source: sqlite3.Connection, target: Path) -> Path:
         os.close(fd)
         tmp.unlink(missing_ok=True)
     return target
+
+
+def _drop_login_sessions(copy: sqlite3.Connection) -> None:
+    """Backups carry no login sessions: a session key in a copy would log its reader in as
+    that user. VACUUM rewrites the file so the deleted rows leave no trace in free pages."""
+    tables = {row[0] for row in copy.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "django_session" in tables:
+        copy.execute("DELETE FROM django_session")
+        copy.commit()
+        copy.execute("VACUUM")
 
 
 def backup_sqlite(target: Path) -> Path:
@@ -281,17 +292,27 @@ def backup_data(target: Path) -> Path:
 # --- making a backup -------------------------------------------------------------------
 
 
+def write_backup(target: Path) -> Path:
+    """The database alone (SQLite copy, or the JSON export for `.json` and PostgreSQL) into
+    `target`: no config export, no retention."""
+    try:
+        if target.suffix == ".json" or not is_sqlite():
+            return backup_data(target)
+        return backup_sqlite(target)
+    except (sqlite3.Error, DatabaseError, OSError) as exc:
+        raise BackupFailed(f"backup to {target.name} failed: {exc}") from exc
+
+
+def download_name() -> str:
+    """What a fresh download is called: a stored backup's name, without storing it."""
+    stamp = timezone.now().astimezone(UTC).strftime("%Y-%m-%d_%H-%M-%S")
+    return f"{BACKUP_PREFIX}{stamp}{extension()}"
+
+
 def create_backup(output: Path | None = None, prefix: str = BACKUP_PREFIX) -> Path:
     """Back up the live database (SQLite file or JSON export), refresh the JSON config
     export, and apply retention. Returns the backup written."""
-    target = output or new_backup_path(prefix)
-    try:
-        if target.suffix == ".json" or not is_sqlite():
-            backup_data(target)
-        else:
-            backup_sqlite(target)
-    except (sqlite3.Error, DatabaseError, OSError) as exc:
-        raise BackupFailed(f"backup to {target.name} failed: {exc}") from exc
+    target = write_backup(output or new_backup_path(prefix))
     write_config_backup()
     if output is None:
         prune()

@@ -1,4 +1,5 @@
-"""Live provider health for the status page: staff join the "provider_health" group.
+"""Live provider health for the status page: users holding providers.view_provider join
+the "provider_health" group.
 
 The health checker sends {"type": "provider.health", "provider": {...}} to the group;
 each connected page gets the provider as JSON and updates its row.
@@ -8,15 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 HEALTH_GROUP = "provider_health"
+VIEW_PROVIDER = "providers.view_provider"
 
 
 class StatusConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
+        if user is None or not await database_sync_to_async(user.has_perm)(VIEW_PROVIDER):
             await self.close(code=4403)
             return
         await self.channel_layer.group_add(HEALTH_GROUP, self.channel_name)

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import Max
 
+from coordination import counters
+
 
 def database_status() -> dict[str, Any]:
     started = time.perf_counter()
@@ -35,11 +37,16 @@ def worker_last_seen() -> datetime | None:
 
 
 def report() -> tuple[int, dict[str, Any]]:
+    """503 without a database; "degraded" while Redis is configured but unreachable (the
+    gateway still serves, counting in each process: coordination.counters)."""
     database = database_status()
     last_seen = worker_last_seen() if database["ok"] else None
+    redis_ok = counters.ping()
+    status = "ok" if redis_ok is not False else "degraded"
     body = {
-        "status": "ok" if database["ok"] else "unavailable",
+        "status": status if database["ok"] else "unavailable",
         "database": database,
+        "redis": {"configured": redis_ok is not None, "ok": bool(redis_ok)},
         "worker": {"last_seen": last_seen.isoformat() if last_seen else None},
         "version": settings.SWITCHBOARD_VERSION,
     }

@@ -143,3 +143,15 @@ class Message(models.Model):
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class Operations(models.Model):
+    """No table: the home of permissions that belong to no model (README "Security")."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("manage_backups", "Can download, list and restore backups"),
+            ("view_monitoring", "Can read request stats, recent logs and /metrics"),
+        ]

@@ -12,8 +12,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet, UUIDField
 from django.http import Http404, HttpRequest
-from ninja.errors import HttpError
 
+from config.auth import authorize, holds
 from console.models import Message, Profile, Session
 
 
@@ -23,10 +23,10 @@ def owner_of(request: HttpRequest) -> Any:
     return user if user is not None and user.is_authenticated else None
 
 
-def is_staff(request: HttpRequest) -> bool:
-    owner = owner_of(request)
-    # An admin key is operator access: it manages shared profiles like staff.
-    return owner.is_staff if owner is not None else getattr(request, "api_key", None) is not None
+def manages_shared_profiles(request: HttpRequest, action: str) -> bool:
+    """Shared profiles need the console.<action>_profile permission (an admin key holds
+    them all); one's own profiles need none."""
+    return holds(request, f"console.{action}_profile")
 
 
 def sessions_of(owner: Any) -> QuerySet[Session]:
@@ -66,9 +66,10 @@ def visible_profile(request: HttpRequest, profile_id: object) -> Profile:
     return owned(profiles_visible_to(owner_of(request)), profile_id, "Profile")
 
 
-def editable_profile(request: HttpRequest, profile_id: object) -> Profile:
-    """A profile the request may change: its own, or a shared one for staff."""
+def editable_profile(request: HttpRequest, profile_id: object, action: str = "change") -> Profile:
+    """A profile the request may change (or delete): its own, or a shared one with the
+    permission for `action`."""
     profile = visible_profile(request, profile_id)
-    if profile.owner_id is None and not is_staff(request):
-        raise HttpError(403, "Shared profiles are managed by staff.")
+    if profile.owner_id is None:
+        authorize(request, f"console.{action}_profile")
     return profile

@@ -12,6 +12,7 @@ only for an instant, never the totals.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 PREFIX = "stats:"
 RECENT_SLOTS = 50
@@ -129,7 +131,10 @@ def record(
     endpoint = _endpoint_key(method, route)
     due = buffer.add(endpoint, status, int(duration_ms * 1000), entry)
     if due:
-        buffer.flush()
+        # The cache (Redis) down: these seconds of statistics are dropped rather than
+        # failing the request; coordination.counters logs the outage.
+        with contextlib.suppress(RedisError):
+            buffer.flush()
 
 
 def _average(total_us: int, count: int) -> float:

@@ -5,8 +5,7 @@ Pages are shells; their data comes from /api through plain ES modules in static/
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -26,7 +25,7 @@ def usage(request: HttpRequest) -> HttpResponse:
     return render(request, "console/usage.html", {"page": "usage"})
 
 
-@staff_member_required(login_url="console:login")
+@permission_required("providers.view_provider", login_url="console:login")
 @ensure_csrf_cookie
 def status(request: HttpRequest) -> HttpResponse:
     providers = Provider.objects.order_by("name")

@@ -141,6 +141,9 @@ class RedisCounters:
             self._async[loop] = client
         return client
 
+    def ping(self) -> None:
+        self._client.ping()
+
     def incr(self, key: str, ttl: int) -> int:
         pipe = self._client.pipeline(transaction=True)
         pipe.incr(key)
@@ -206,6 +209,23 @@ class SharedCounters:
 
     def degraded(self) -> bool:
         return bool(settings.REDIS_URL) and self._degraded
+
+    def ping(self) -> bool | None:
+        """Whether Redis answers now (None without REDIS_URL); a failure counts as an
+        outage like any other."""
+        if not settings.REDIS_URL:
+            return None
+        remote = self._remotes.get(settings.REDIS_URL) or self._remotes.setdefault(
+            settings.REDIS_URL, RedisCounters(settings.REDIS_URL)
+        )
+        try:
+            remote.ping()
+        except RedisError as exc:
+            self._failed(exc)
+            return False
+        self._ok()
+        self._down_until = 0.0
+        return True
 
     @staticmethod
     def key(namespace: str, name: str) -> str:
@@ -340,3 +360,7 @@ def settle(key: str, delta: int, ttl: int) -> None:
 
 def degraded() -> bool:
     return shared.degraded()
+
+
+def ping() -> bool | None:
+    return shared.ping()

@@ -13,12 +13,13 @@ from providers.models import ModelInfo, Provider
 
 class ProviderForm(forms.ModelForm):
     """The key is write-only: the form never renders it; typing a new one replaces it,
-    leaving the box blank keeps the stored one."""
+    leaving the box blank keeps the stored one, unless base_url moves to another host
+    (then the stored key is cleared: Provider.point_at)."""
 
     api_key = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Leave blank to keep the stored key.",
+        help_text="Leave blank to keep the stored key (cleared if base_url changes host).",
     )
     clear_api_key = forms.BooleanField(required=False, label="Remove the stored key")
 
@@ -30,15 +31,20 @@ class ProviderForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.initial.pop("api_key", None)
         if self.instance.pk and self.instance.api_key:
-            self.fields[
-                "api_key"
-            ].help_text = f"A key is stored ({self.instance.api_key_hint}). Leave blank to keep it."
+            self.fields["api_key"].help_text = (
+                f"A key is stored ({self.instance.api_key_hint}). Leave blank to keep it; "
+                "a base_url on another host clears it unless you type it again."
+            )
 
     def clean_api_key(self) -> str:
         typed = self.cleaned_data.get("api_key", "")
+        self.typed_key = typed or None
         return typed or (self.instance.api_key if self.instance.pk else "")
 
     def save(self, commit: bool = True) -> Provider:
+        if self.instance.pk and "base_url" in self.changed_data:
+            self.instance.base_url = self.initial["base_url"]  # the stored one, to compare
+            self.instance.point_at(self.cleaned_data["base_url"], self.typed_key)
         if self.cleaned_data.get("clear_api_key"):
             self.instance.api_key = ""
         return super().save(commit=commit)
@@ -92,7 +98,7 @@ class ProviderAdmin(admin.ModelAdmin):
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"models": []}
 
-    @admin.action(description="Test connection")
+    @admin.action(description="Test connection", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         """Probe the selected providers now (concurrently) and say how each answered."""
         for provider, result in health.probe_providers(queryset):

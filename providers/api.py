@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
 
-from config.auth import user_auth
+from config.auth import permitted
 from providers import catalog, health
 from providers.models import ModelInfo, Provider
 from providers.schemas import (
@@ -24,7 +24,9 @@ from providers.schemas import (
     SyncOut,
 )
 
-router = Router(tags=["providers"])
+router = Router(tags=["providers"], auth=permitted(Provider))
+# Probing and the health override act on a provider: they need change_provider.
+changing_provider = permitted(Provider, action="change")
 
 
 def save_provider(provider: Provider) -> Provider:
@@ -57,6 +59,8 @@ def update_provider(request: HttpRequest, provider_id: int, payload: ProviderPat
     changes = payload.dict(exclude_unset=True)
     if "kind" in changes:
         changes["kind"] = changes["kind"] or ""  # empty or null: detect it again on save
+    if changes.get("base_url") is not None:
+        provider.point_at(changes.pop("base_url"), changes.pop("api_key", None))
     for field, value in changes.items():
         if value is not None:
             setattr(provider, field, value)
@@ -69,14 +73,14 @@ def delete_provider(request: HttpRequest, provider_id: int) -> Status[None]:
     return Status(204, None)
 
 
-@router.post("/{int:provider_id}/test", response=ProbeOut)
+@router.post("/{int:provider_id}/test", response=ProbeOut, auth=changing_provider)
 def test_provider(request: HttpRequest, provider_id: int) -> dict[str, Any]:
     provider = get_object_or_404(Provider, pk=provider_id)
     [(_, result)] = health.probe_providers([provider])
     return result.as_dict()
 
 
-@router.post("/test-direct", response=ProbeOut)
+@router.post("/test-direct", response=ProbeOut, auth=changing_provider)
 def test_direct(request: HttpRequest, payload: DirectProbeIn) -> dict[str, Any]:
     unsaved = Provider(
         name=payload.name, base_url=payload.base_url.rstrip("/"), api_key=payload.api_key
@@ -86,13 +90,13 @@ def test_direct(request: HttpRequest, payload: DirectProbeIn) -> dict[str, Any]:
     return result.as_dict()
 
 
-@router.patch("/{int:provider_id}/health", response=ProviderOut)
+@router.patch("/{int:provider_id}/health", response=ProviderOut, auth=changing_provider)
 def override_health(request: HttpRequest, provider_id: int, payload: HealthIn) -> Provider:
     get_object_or_404(Provider, pk=provider_id)
     return health.set_health(provider_id, payload.is_healthy)
 
 
-catalog_router = Router(tags=["models"])
+catalog_router = Router(tags=["models"], auth=permitted(ModelInfo))
 
 
 def filter_models(filters: ModelFilters) -> QuerySet[ModelInfo]:
@@ -113,25 +117,35 @@ def filter_models(filters: ModelFilters) -> QuerySet[ModelInfo]:
     return rows
 
 
-@catalog_router.get("", response=ModelPage, auth=user_auth)
+@catalog_router.get("", response=ModelPage)
 def list_models(request: HttpRequest, filters: Query[ModelFilters]) -> dict[str, Any]:
-    """Names and prices only, so any logged-in user may read it (the console's catalog)."""
+    """Needs view_modelinfo; the console's picker reads /api/chat/models instead."""
     rows = filter_models(filters)
     page = rows[filters.offset : filters.offset + filters.limit]
     return {"items": list(page), "count": rows.count()}
 
 
-@catalog_router.post("/sync", response=SyncOut)
+@catalog_router.post("/sync", response=SyncOut, auth=permitted(ModelInfo, action="change"))
 def sync_models(request: HttpRequest) -> dict[str, Any]:
     """Inline: a provider list is one request each, all concurrent."""
     return catalog.sync_catalog().as_dict()
+
+
+# Fields a PATCH may clear with null (unknown again).
+NULLABLE = (
+    "prompt_price",
+    "completion_price",
+    "cache_read_price",
+    "cache_write_price",
+    "context_length",
+)
 
 
 @catalog_router.patch("/{int:model_pk}", response=ModelInfoOut)
 def update_model(request: HttpRequest, model_pk: int, payload: ModelInfoPatch) -> ModelInfo:
     row = get_object_or_404(ModelInfo.objects.select_related("provider"), pk=model_pk)
     for field, value in payload.dict(exclude_unset=True).items():
-        if value is not None or field in ("prompt_price", "completion_price", "context_length"):
+        if value is not None or field in NULLABLE:
             setattr(row, field, value)
     row.full_clean()
     row.save()

@@ -49,6 +49,8 @@ class Listed:
     context_length: int | None = None
     prompt_price: Decimal | None = None
     completion_price: Decimal | None = None
+    cache_read_price: Decimal | None = None
+    cache_write_price: Decimal | None = None
     supports_vision: bool | None = None
     is_reasoning: bool | None = None
 
@@ -159,6 +161,8 @@ def parse_entry(entry: dict[str, Any]) -> Listed | None:
         context_length=parse_int(context or entry.get("inputTokenLimit")),
         prompt_price=parse_price(pricing.get("prompt")),
         completion_price=parse_price(pricing.get("completion")),
+        cache_read_price=parse_price(pricing.get("input_cache_read")),
+        cache_write_price=parse_price(pricing.get("input_cache_write")),
         supports_vision=parse_vision(entry),
         is_reasoning=parse_reasoning(entry, model_id, name),
     )
@@ -216,6 +220,10 @@ def apply_listed(row: ModelInfo, item: Listed) -> None:
         row.context_length = item.context_length
     if item.prompt_price is not None and item.completion_price is not None:
         row.prompt_price, row.completion_price = item.prompt_price, item.completion_price
+    if item.cache_read_price is not None:
+        row.cache_read_price = item.cache_read_price
+    if item.cache_write_price is not None:
+        row.cache_write_price = item.cache_write_price
     if item.supports_vision is not None:
         row.supports_vision = item.supports_vision
     elif row.pk is None:
@@ -272,8 +280,18 @@ def priced(rows: Any) -> Any:
     return rows.filter(prompt_price__isnull=False, completion_price__isnull=False)
 
 
-def price_for(provider_id: int, model_id: str) -> tuple[Decimal, Decimal] | None:
-    """(prompt, completion) USD per token for this provider's model, or None when unknown.
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per token; a cache price of None means "as an ordinary prompt token"."""
+
+    prompt: Decimal
+    completion: Decimal
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+
+
+def prices_for(provider_id: int, model_id: str) -> Price | None:
+    """The catalog price of this provider's model, or None when unknown.
 
     A first-party provider (OpenAI, Anthropic, Gemini) that publishes no prices borrows
     the price OpenRouter lists for the same model ("openai/gpt-4o-mini"): same model,
@@ -288,7 +306,15 @@ def price_for(provider_id: int, model_id: str) -> tuple[Decimal, Decimal] | None
             row = priced(resold).order_by("provider__name").first()
     if row is None:
         return None
-    return row.prompt_price, row.completion_price
+    return Price(
+        row.prompt_price, row.completion_price, row.cache_read_price, row.cache_write_price
+    )
+
+
+def price_for(provider_id: int, model_id: str) -> tuple[Decimal, Decimal] | None:
+    """(prompt, completion) USD per token for this provider's model, or None when unknown."""
+    price = prices_for(provider_id, model_id)
+    return None if price is None else (price.prompt, price.completion)
 
 
 # --- seeding -----------------------------------------------------------------------------

@@ -269,7 +269,7 @@ def mark_success(provider_id: int, latency_ms: int | None = None) -> None:
         announce(Provider.objects.get(pk=provider_id), before=None)
     elif latency_ms is not None:
         # Latency alone is not routing state: no signal, no push.
-        Provider.objects.filter(pk=provider_id).update(latency_ms=latency_ms)
+        Provider.objects.filter(pk=provider_id).update_quietly(latency_ms=latency_ms)
 
 
 def mark_failure(provider_id: int, status: str = ERROR) -> None:

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import JSONField
 from django.utils import timezone
 
+from coordination.querysets import SignallingQuerySet
 from providers.crypto import EncryptedTextField, UndecryptableSecret
 
 
@@ -45,6 +46,17 @@ def validate_base_url(value: str) -> None:
         raise ValidationError("base_url must be an http:// or https:// URL with a host.")
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the default port filled in: where a key would be sent."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # unparseable: never the same origin as anything
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
 def validate_models(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(m, str) and m for m in value):
         raise ValidationError("models must be a list of non-empty strings.")
@@ -69,6 +81,8 @@ class Provider(models.Model):
     # Declared last: inside the class body the name shadows the django.db.models module.
     models = JSONField(default=list, blank=True, validators=[validate_models])
 
+    objects = SignallingQuerySet["Provider"].as_manager()
+
     class Meta:
         ordering = ["name"]
 
@@ -80,6 +94,15 @@ class Provider(models.Model):
         if not self.kind:
             self.kind = detect_kind(self.name, self.base_url)
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def point_at(self, base_url: str, api_key: str | None = None) -> None:
+        """Change base_url; moving to another origin without a new key clears the stored
+        one, so a URL change can never send the old key to someone else's server."""
+        if api_key is not None:
+            self.api_key = api_key
+        elif origin(base_url) != origin(self.base_url):
+            self.api_key = ""
+        self.base_url = base_url
 
     @property
     def api_key_set(self) -> bool:
@@ -120,10 +143,25 @@ class ModelInfo(models.Model):
         blank=True,
         help_text="USD per completion token",
     )
+    # Prompt-cache prices (OpenRouter's input_cache_read / input_cache_write); null means
+    # unknown, and cached tokens are then priced as ordinary prompt tokens.
+    cache_read_price = models.DecimalField(
+        max_digits=20, decimal_places=12, null=True, blank=True, help_text="USD per cached token"
+    )
+    cache_write_price = models.DecimalField(
+        max_digits=20,
+        decimal_places=12,
+        null=True,
+        blank=True,
+        help_text="USD per token written to the prompt cache",
+    )
     supports_vision = models.BooleanField(default=False)
     is_reasoning = models.BooleanField(default=False)
     is_free = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Prices feed budget reservations (usage.spend): a change moves the signal.
+    objects = SignallingQuerySet["ModelInfo"].as_manager()
 
     class Meta:
         ordering = ["provider__name", "model_id"]

@@ -106,6 +106,8 @@ class ModelInfoOut(Schema):
     context_length: int | None
     prompt_price: float | None
     completion_price: float | None
+    cache_read_price: float | None
+    cache_write_price: float | None
     supports_vision: bool
     is_reasoning: bool
     is_free: bool
@@ -121,6 +123,8 @@ class ModelInfoPatch(Schema):
 
     prompt_price: Price | None = None
     completion_price: Price | None = None
+    cache_read_price: Price | None = None
+    cache_write_price: Price | None = None
     name: str | None = Field(default=None, max_length=200)
     context_length: int | None = Field(default=None, gt=0)
     supports_vision: bool | None = None

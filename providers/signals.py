@@ -6,8 +6,9 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import Signal, receiver
 
+from coordination import changes
 from providers.config_backup import write_config_backup
-from providers.models import Provider
+from providers.models import ModelInfo, Provider
 
 # Sent (sender=Provider, provider_id=...) when health or cooldown changes through a
 # queryset update(), which fires no post_save: the routing snapshot listens to it.
@@ -42,3 +43,10 @@ def provider_saved(sender: type, instance: Provider, update_fields: Any = None, 
 @receiver(post_delete, sender=Provider, dispatch_uid="providers.config_backup.delete")
 def provider_deleted(sender: type, instance: Provider, **kwargs: Any) -> None:
     transaction.on_commit(write_config_backup)
+
+
+@receiver(post_save, sender=ModelInfo, dispatch_uid="providers.prices.save")
+@receiver(post_delete, sender=ModelInfo, dispatch_uid="providers.prices.delete")
+def price_changed(sender: type, **kwargs: Any) -> None:
+    # Processes remember catalog prices for budget reservations (usage.spend.Prices).
+    changes.bump()

@@ -10,8 +10,9 @@ from ninja.errors import ValidationError
 from pydantic import ValidationError as PydanticValidationError
 
 import routing
+from config.auth import permitted
 from routing.engine import RoutingError
-from routing.models import Route, save_route
+from routing.models import Route, RouteNode, save_route
 from routing.schemas import (
     RouteIn,
     RouteOut,
@@ -22,7 +23,8 @@ from routing.schemas import (
     SelectionOut,
 )
 
-router = Router(tags=["routes"])
+# A route is written with its nodes: each method needs its action on both models.
+router = Router(tags=["routes"], auth=permitted(Route, RouteNode))
 
 Body = TypeVar("Body", bound=Schema)
 
@@ -80,6 +82,7 @@ def delete_route(request: HttpRequest, route_id: int) -> Status[None]:
 @router.post(
     "/{int:route_id}/select",
     response={200: SelectionOut, 404: RoutingErrorOut, 503: RoutingErrorOut},
+    auth=permitted(Route, RouteNode, action="view"),  # a diagnostic, like a /v1 request
 )
 def select_on_route(
     request: HttpRequest, route_id: int, model: str | None = None

@@ -7,6 +7,7 @@ from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import JSONField
 
+from coordination.querysets import SignallingQuerySet
 from providers.models import Provider, validate_models
 
 
@@ -42,6 +43,8 @@ class Route(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = SignallingQuerySet["Route"].as_manager()
+
     class Meta:
         ordering = ["name"]
 
@@ -68,6 +71,8 @@ class RouteNode(models.Model):
         validators=[validate_models],
         help_text="Empty: the provider's models (the first one, or the one asked for).",
     )
+
+    objects = SignallingQuerySet["RouteNode"].as_manager()
 
     class Meta:
         ordering = ["priority", "id"]

@@ -9,8 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from chat.models import ApiKey
-from config.auth import user_auth
+from config.auth import holds, user_auth
 from usage.models import UsageLog
 from usage.schemas import UsageOut, UsagePage
 from usage.summary import Filters, filtered, summary
@@ -44,12 +43,11 @@ class SummaryQuery(FilterQuery):
 
 
 def visible(request: HttpRequest) -> QuerySet[UsageLog]:
-    """Staff and admin keys see every record; other users see their own."""
+    """Admin keys and holders of usage.view_usagelog see every record; other users see
+    their own."""
+    if holds(request, "usage.view_usagelog"):
+        return UsageLog.objects.all()
     user = getattr(request, "user", None)
-    if isinstance(request.auth, ApiKey):  # only admin-scope keys get past user_auth
-        return UsageLog.objects.all()
-    if user is not None and user.is_staff:
-        return UsageLog.objects.all()
     return UsageLog.objects.filter(user_id=getattr(user, "id", None))
 
 
@@ -95,6 +93,18 @@ def usage_summary(request: HttpRequest, query: Query[SummaryQuery]) -> dict[str,
     return summary(filtered(visible(request), query.filters()), query.group_by)
 
 
+# A cell a spreadsheet would read as a formula (OWASP "CSV injection"): `=`, `+`, `-`, `@`,
+# tab or carriage return first. Model, route and key names come from clients and upstreams.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Text starting like a formula gets a leading `'`; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(logs: QuerySet[UsageLog]) -> HttpResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -102,7 +112,7 @@ def _csv(logs: QuerySet[UsageLog]) -> HttpResponse:
     writer.writerow(columns)
     for log in logs:
         row = _row(log)
-        writer.writerow([row[column] for column in columns])
+        writer.writerow([spreadsheet_safe(row[column]) for column in columns])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="switchboard-usage.csv"'
     return response

@@ -17,7 +17,7 @@ class UsageLog(models.Model):
     survives deleting a provider."""
 
     request_id = models.CharField(max_length=64, db_index=True)
-    source = models.CharField(max_length=16, default="v1")  # v1 | console | documents
+    source = models.CharField(max_length=16, default="v1")  # v1 | messages | console | documents
     api_key = models.ForeignKey(
         "chat.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="usage"
     )
@@ -35,6 +35,10 @@ class UsageLog(models.Model):
     requested_model = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # Parts of prompt_tokens that the provider's prompt cache served or stored: priced
+    # apart (Anthropic cache_read/cache_creation_input_tokens, OpenAI cached_tokens).
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=16, decimal_places=10, default=0)
     priced = models.BooleanField(default=False)

@@ -6,13 +6,16 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError
 from django.utils import timezone
 
 from config import metrics
 from usage.models import UsageLog
+
+if TYPE_CHECKING:
+    from providers.catalog import Price
 
 logger = logging.getLogger("switchboard.usage")
 
@@ -33,6 +36,9 @@ class Draft:
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Parts of prompt_tokens served from / written to the provider's prompt cache.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     estimated: bool = False
     latency_ms: int | None = None
     ttft_ms: int | None = None
@@ -47,25 +53,29 @@ class Draft:
     reservations: list[tuple[str, int]] = field(default_factory=list)
 
 
-def price_for(provider_id: int | None, model: str) -> tuple[Decimal, Decimal] | None:
-    """Catalog price per token (prompt, completion) or None when unknown."""
+def price_for(provider_id: int | None, model: str) -> Price | None:
+    """Catalog price per token for this provider's model, or None when unknown."""
     if provider_id is None or not model:
         return None
-    try:
-        from providers.catalog import price_for as catalog_price
-    except ImportError:  # the catalog app part is not installed yet
-        return None
-    return catalog_price(provider_id, model)
+    from providers.catalog import prices_for  # lazily: providers imports usage
+
+    return prices_for(provider_id, model)
 
 
-def cost_of(draft: Draft, price: tuple[Decimal, Decimal] | None) -> tuple[Decimal, bool]:
+def cost_of(draft: Draft, price: Price | None) -> tuple[Decimal, bool]:
+    """prompt_tokens includes the cached ones; those are priced at the cache prices when
+    the catalog has them, as ordinary prompt tokens when it does not."""
     if price is None:
         return Decimal(0), False
-    prompt_price, completion_price = price
-    return prompt_price * draft.prompt_tokens + completion_price * draft.completion_tokens, True
+    read = min(draft.cache_read_tokens, draft.prompt_tokens)
+    write = min(draft.cache_write_tokens, draft.prompt_tokens - read)
+    cost = price.prompt * (draft.prompt_tokens - read - write)
+    cost += (price.prompt if price.cache_read is None else price.cache_read) * read
+    cost += (price.prompt if price.cache_write is None else price.cache_write) * write
+    return cost + price.completion * draft.completion_tokens, True
 
 
-def row_for(draft: Draft, price: tuple[Decimal, Decimal] | None) -> UsageLog:
+def row_for(draft: Draft, price: Price | None) -> UsageLog:
     """The unsaved UsageLog for a finished call, priced from the catalog."""
     cost, priced = cost_of(draft, price)
     return UsageLog(
@@ -80,6 +90,8 @@ def row_for(draft: Draft, price: tuple[Decimal, Decimal] | None) -> UsageLog:
         model=draft.model[:200],
         prompt_tokens=draft.prompt_tokens,
         completion_tokens=draft.completion_tokens,
+        cache_read_tokens=draft.cache_read_tokens,
+        cache_write_tokens=draft.cache_write_tokens,
         total_tokens=draft.prompt_tokens + draft.completion_tokens,
         cost_usd=cost,
         priced=priced,
@@ -156,8 +168,7 @@ class KeyUse:
 
         for key_id, at in due.items():
             try:
-                # A queryset update: no post_save, so no change signal for a timestamp.
-                ApiKey.objects.filter(pk=key_id).update(last_used_at=at)
+                ApiKey.objects.filter(pk=key_id).update_quietly(last_used_at=at)
             except DatabaseError:
                 logger.warning("could not stamp last_used_at of key %s", key_id)
                 return

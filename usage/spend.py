@@ -13,20 +13,22 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.db.models import Sum
 
-from coordination import counters
+from coordination import changes, counters
 from coordination.counters import Reservation
 from usage.models import UsageLog
 from usage.recording import Draft, price_for
 
+if TYPE_CHECKING:
+    from providers.catalog import Price
+
 NANO = Decimal(1_000_000_000)
 SPEND_TTL_SECONDS = 7 * 86_400
 PRICE_TTL_SECONDS = 60.0
-
-Price = tuple[Decimal, Decimal]
 
 
 def nano(usd: Decimal) -> int:
@@ -43,11 +45,18 @@ def spent_in_rows(key_id: int) -> int:
 
 
 class Prices:
-    """Catalog prices remembered for a minute per process: a budgeted request pays a
-    database read only when its model's price is not known yet."""
+    """Catalog prices remembered per process until the catalog changes (a ModelInfo save
+    moves the change signal) or for a minute: a budgeted request pays a database read
+    only when its model's price is not known yet."""
 
     def __init__(self) -> None:
         self._known: dict[tuple[int | None, str], tuple[float, Price | None]] = {}
+        self._version: int | None = None
+
+    def _follow(self, version: int) -> None:
+        if version != self._version:
+            self._known = {}
+            self._version = version
 
     def _cached(self, key: tuple[int | None, str]) -> tuple[bool, Price | None]:
         hit = self._known.get(key)
@@ -56,6 +65,7 @@ class Prices:
         return True, hit[1]
 
     def get(self, provider_id: int | None, model: str) -> Price | None:
+        self._follow(changes.current().version)
         known, price = self._cached((provider_id, model))
         if not known:
             price = price_for(provider_id, model)
@@ -63,13 +73,15 @@ class Prices:
         return price
 
     async def aget(self, provider_id: int | None, model: str) -> Price | None:
+        self._follow((await changes.acurrent()).version)
         known, price = self._cached((provider_id, model))
         if known:
             return price
         return await sync_to_async(self.get)(provider_id, model)
 
     def clear(self) -> None:
-        self._known.clear()
+        self._known = {}
+        self._version = None
 
 
 prices = Prices()
@@ -84,7 +96,7 @@ async def aexpected_cost(
     for provider_id, model in offers:
         price = await prices.aget(provider_id, model)
         if price is not None:
-            worst = max(worst, price[0] * prompt_tokens + price[1] * output_tokens)
+            worst = max(worst, price.prompt * prompt_tokens + price.completion * output_tokens)
     return worst
 
 

@@ -302,9 +302,15 @@ def prompt_tokens(usage: dict[str, Any]) -> int:
 
 
 def usage(raw: dict[str, Any]) -> dict[str, Any]:
-    details = {}
+    details: dict[str, Any] = {}
+    cache: dict[str, int] = {}
     if raw.get("cache_read_input_tokens"):
-        details["prompt_tokens_details"] = {"cached_tokens": int(raw["cache_read_input_tokens"])}
+        cache["cached_tokens"] = int(raw["cache_read_input_tokens"])
+    if raw.get("cache_creation_input_tokens"):
+        # OpenRouter's name for prompt tokens written to the cache (priced apart).
+        cache["cache_write_tokens"] = int(raw["cache_creation_input_tokens"])
+    if cache:
+        details["prompt_tokens_details"] = cache
     return usage_dict(prompt_tokens(raw), int(raw.get("output_tokens") or 0), **details)
 
 

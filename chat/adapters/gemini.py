@@ -44,6 +44,9 @@ FILTERED = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 )
 
+# reasoning_effort → thinkingConfig.thinkingBudget (tokens), as DESIGN.md maps it.
+THINKING_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+
 # The subset of OpenAPI 3.0 Schema that Gemini's `Schema` object accepts; JSON Schema
 # keywords outside it (additionalProperties, $schema, strict...) make the request fail.
 SCHEMA_KEYS = frozenset(
@@ -220,6 +223,7 @@ def generation_config(body: dict[str, Any]) -> dict[str, Any]:
         ("presence_penalty", "presencePenalty"),
         ("frequency_penalty", "frequencyPenalty"),
         ("seed", "seed"),
+        ("top_k", "topK"),
         ("n", "candidateCount"),
     ):
         if isinstance(body.get(openai_name), int | float):
@@ -229,6 +233,8 @@ def generation_config(body: dict[str, Any]) -> dict[str, Any]:
     if stops := stop_sequences(body):
         config["stopSequences"] = stops
     config.update(response_format(body.get("response_format")))
+    if (budget := THINKING_BUDGETS.get(body.get("reasoning_effort") or "")) is not None:
+        config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": True}
     return config
 
 
@@ -306,11 +312,18 @@ def choice(candidate: dict[str, Any], number: int) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
     if calls:
         message["tool_calls"] = calls
+    if thoughts := thought_text(parts):
+        message["reasoning_content"] = thoughts
     return {
         "index": candidate.get("index", number),
         "message": message,
         "finish_reason": finish_reason(candidate.get("finishReason"), bool(calls)),
     }
+
+
+def thought_text(parts: list[dict[str, Any]]) -> str:
+    """The thought summaries (includeThoughts), which OpenAI clients read as reasoning."""
+    return "".join(p["text"] for p in parts if isinstance(p.get("text"), str) and p.get("thought"))
 
 
 def tool_call(call: dict[str, Any]) -> dict[str, Any]:
@@ -405,6 +418,8 @@ class GeminiStreamTranslator(StreamTranslator):
         )
         if text:
             delta["content"] = text
+        if thoughts := thought_text(parts):
+            delta["reasoning_content"] = thoughts
         calls = [
             tool_call(p["functionCall"]) for p in parts if isinstance(p.get("functionCall"), dict)
         ]

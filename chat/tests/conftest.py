@@ -12,9 +12,10 @@ import pytest
 
 from chat.adapters.base import StreamTranslator
 from chat.adapters.sse import SSEParser
+from chat.tests.claude_upstream import fake_claude
 from chat.tests.upstreams import closed_port, fake_anthropic, fake_gemini, fake_openai
 
-__all__ = ["closed_port", "fake_anthropic", "fake_gemini", "fake_openai"]
+__all__ = ["closed_port", "fake_anthropic", "fake_claude", "fake_gemini", "fake_openai"]
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

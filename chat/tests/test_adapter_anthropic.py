@@ -254,7 +254,8 @@ def test_a_recorded_message_becomes_a_chat_completion(payload: Any) -> None:
         "prompt_tokens": 3995,
         "completion_tokens": 503,
         "total_tokens": 4498,
-        "prompt_tokens_details": {"cached_tokens": 1800},
+        # Cache writes keep their own count (OpenRouter's name): they are priced apart.
+        "prompt_tokens_details": {"cached_tokens": 1800, "cache_write_tokens": 100},
     }
 
 

@@ -36,7 +36,10 @@ def route(live_gateway: str, fake_openai) -> Route:  # type: ignore[no-untyped-d
 
 
 def samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(base + "/metrics").text
+    from django.conf import settings
+
+    token = {"Authorization": f"Bearer {settings.METRICS_TOKEN}"}
+    text = httpx.get(base + "/metrics", headers=token).text
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -58,8 +61,9 @@ def call(base: str, key: str) -> httpx.Response:
 
 
 def test_metrics_move_after_a_v1_call(
-    live_gateway, route, chat_key, fake_openai, usage_logs
+    live_gateway, route, chat_key, fake_openai, usage_logs, settings
 ) -> None:  # type: ignore[no-untyped-def]
+    settings.METRICS_TOKEN = "scrape-token"
     before = samples(live_gateway)
     fake_openai.fail(503).reply(text="ok", usage=(11, 4))
     assert call(live_gateway, chat_key).status_code == 200

@@ -44,7 +44,9 @@ What a server offers:
   complete (the proof that the gateway cancelled upstream); `wait_for_disconnect(timeout)`
   from sync code, `await until_disconnect(timeout)` from async code.
 - `.api_key` — when set, requests carrying another key get the format's 401.
-- `.models` — what the model list endpoint returns (ids, or dicts sent as they are).
+- `.models` — what the model list endpoint returns (ids, or dicts sent as they are);
+  `.models_status` — set to an error status to make the model list (what health probes
+  fetch) fail with the format's error body.
 - `.reset()` clears script, records and counters.
 """
 
@@ -129,6 +131,7 @@ class FakeUpstream:
         self.requests: list[dict[str, Any]] = []
         self.model_requests: list[dict[str, Any]] = []
         self.models: list[str | dict[str, Any]] = [f"{self.kind}-model"]
+        self.models_status = 200
         self.api_key: str | None = None
         self.default: Behaviour | None = None
         self.disconnects = 0
@@ -272,6 +275,8 @@ class FakeUpstream:
         route = self.route(request.method, request.path)
         if route == "models":
             self.model_requests.append(record)
+            if self.models_status >= 400:
+                return self._error(self.models_status, "The model list is failing")
             return web.json_response(self.models_body())
         if route != "chat":
             return self._error(404, f"No route for {request.method} {request.path}")

@@ -14,10 +14,17 @@ from providers.models import Provider
 
 pytestmark = pytest.mark.django_db
 
+TOKEN = "metrics-token-for-tests"
+
+
+@pytest.fixture(autouse=True)
+def _metrics_token(settings):  # type: ignore[no-untyped-def]
+    settings.METRICS_TOKEN = TOKEN
+
 
 def scrape(client) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:  # type: ignore[no-untyped-def]
     """/metrics parsed by prometheus-client's own parser: sample name → labels → value."""
-    response = client.get("/metrics")
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
@@ -86,8 +93,27 @@ def test_provider_health_is_a_gauge_read_at_scrape_time(client) -> None:  # type
     assert value(samples, gauge, provider="down", status="timeout") == 0.0
 
 
-def test_metrics_need_no_login(client) -> None:  # type: ignore[no-untyped-def]
-    assert client.get("/metrics").status_code == 200
+def test_anonymous_scrapes_are_401(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/metrics")
+    assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")
+    assert b"switchboard_" not in response.content
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+
+
+def test_the_metrics_token_an_admin_key_or_a_monitoring_login_may_scrape(  # type: ignore[no-untyped-def]
+    client, admin_key, chat_key, as_staff, as_alice, alice, settings
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {admin_key}").status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {chat_key}").status_code == 401
+    assert as_staff.get("/metrics").status_code == 200  # a superuser
+    assert as_alice.get("/metrics").status_code == 403
+    alice.user_permissions.add(Permission.objects.get(codename="view_monitoring"))
+    assert as_alice.get("/metrics").status_code == 200
+    settings.METRICS_TOKEN = ""  # unset: no token opens it, not even an empty one
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
 
 
 CHILD = """

@@ -180,26 +180,81 @@ def test_a_backup_taken_while_another_thread_writes_restores_consistently(tmp_pa
 # --- the API and the admin page --------------------------------------------------------
 
 
+def download(client: Client) -> bytes:  # type: ignore[no-untyped-def]
+    response = client.get("/api/admin/backup")
+    assert response.status_code == 200, response.content
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment") and "console_backup_" in disposition
+    return b"".join(response.streaming_content)
+
+
+def sessions_in(content: bytes, tmp_path: Path) -> int:
+    """How many django_session rows a downloaded backup holds (either format)."""
+    if not content.startswith(backup.SQLITE_HEADER):
+        exported = json.loads(content)["objects"]
+        return sum(1 for entry in exported if entry["model"] == "sessions.session")
+    copy = tmp_path / "downloaded.db"
+    copy.write_bytes(content)
+    with closing(sqlite3.connect(copy)) as db:
+        return db.execute("SELECT COUNT(*) FROM django_session").fetchone()[0]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_api_streams_a_fresh_backup_and_lists_stored_ones(api, settings) -> None:  # type: ignore[no-untyped-def]
     provider()
-    response = api.get("/api/admin/backup")
-    assert response.status_code == 200
-    disposition = response["Content-Disposition"]
-    assert disposition.startswith("attachment") and "console_backup_" in disposition
-    content = b"".join(response.streaming_content)
+    content = download(api)
     if connection.vendor == "sqlite":
         assert content.startswith(backup.SQLITE_HEADER)
     else:
         assert json.loads(content)["format"] == "switchboard-data"
     assert SECRET.encode() not in content
 
+    call_command("backup")
     listed = api.get("/api/admin/backups").json()
     assert [b["name"] for b in listed] == backups(settings)
-    assert listed[0]["size"] == len(content) and listed[0]["created"]
-
+    assert listed[0]["size"] > 0 and listed[0]["created"]
     again = api.get(f"/api/admin/backups/{listed[0]['name']}")
-    assert b"".join(again.streaming_content) == content
+    assert b"".join(again.streaming_content).startswith(content[:16])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fresh_download_changes_nothing_on_the_server(api, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.BACKUP_KEEP = 1
+    folder = Path(settings.DATA_DIR) / "backups"
+    folder.mkdir()
+    old = [f"console_backup_2020-01-0{day}_00-00-00.db" for day in (1, 2, 3)]
+    for name in old:
+        (folder / name).write_bytes(b"kept")
+    before = sorted(p.name for p in Path(settings.DATA_DIR).iterdir())
+    download(api)
+    assert backups(settings) == old  # none added, none pruned
+    assert sorted(p.name for p in Path(settings.DATA_DIR).iterdir()) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_downloaded_backup_carries_no_login_sessions(staff, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    browser = Client()
+    browser.force_login(staff)  # one live django_session row
+    assert browser.get("/api/admin/backups").status_code == 200
+    from django.contrib.sessions.models import Session as LoginSession
+
+    assert LoginSession.objects.count() >= 1
+    content = download(browser)
+    assert sessions_in(content, tmp_path) == 0
+    key = browser.cookies["sessionid"].value
+    assert key.encode() not in content
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_stored_backups_carry_no_login_sessions(staff, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    browser = Client()
+    browser.force_login(staff)
+    call_command("backup")
+    (name,) = backups(settings)
+    content = (Path(settings.DATA_DIR) / "backups" / name).read_bytes()
+    assert sessions_in(content, tmp_path) == 0
+    assert browser.cookies["sessionid"].value.encode() not in content
 
 
 @pytest.mark.django_db

