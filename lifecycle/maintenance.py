@@ -51,6 +51,8 @@ SETTLE_SECONDS = changes.CHECK_SECONDS + 0.5
 EXTRA_SECONDS = 60.0
 WRITER_FLUSH_SECONDS = 10.0
 GUARDED_PREFIXES = ("/v1/", "/api/")
+# The API's own description reads no data: it stays up, and needs no database.
+UNGUARDED = ("/api/docs", "/api/openapi.json")
 
 
 # --- requests in flight in this worker -------------------------------------------------
@@ -202,6 +204,10 @@ def refusal(path: str, until: datetime) -> HttpResponse:
     return response
 
 
+def guarded(path: str) -> bool:
+    return path.startswith(GUARDED_PREFIXES) and not path.startswith(UNGUARDED)
+
+
 class MaintenanceMiddleware:
     """Refuses /v1 and /api while maintenance lasts, from the change signal's cached token
     (no database read per request)."""
@@ -218,7 +224,7 @@ class MaintenanceMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        if request.path.startswith(GUARDED_PREFIXES):
+        if guarded(request.path):
             try:
                 token = changes.current()
             except DatabaseError:  # no restore can run either; /api/health says what is wrong
@@ -228,7 +234,7 @@ class MaintenanceMiddleware:
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> Any:
-        if request.path.startswith(GUARDED_PREFIXES):
+        if guarded(request.path):
             try:
                 token = await changes.acurrent()
             except DatabaseError:

@@ -45,6 +45,7 @@ def test_api_answers_503_maintenance_and_console_pages_still_load(as_alice: Clie
     assert response.json()["code"] == "maintenance"
     assert int(response["Retry-After"]) >= 1
     assert as_alice.get("/login/").status_code == 200
+    assert as_alice.get("/api/docs").status_code == 200
 
 
 def test_everything_answers_again_once_maintenance_ends(as_alice: Client) -> None:
