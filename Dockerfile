@@ -41,6 +41,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 
 # Every start migrates (a no-op when current) and creates the first admin when there is
 # none, printing a generated password once to the container log; then exec's the CMD so
-# serve is PID 1 and receives `docker stop`'s SIGTERM.
-ENTRYPOINT ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_admin && exec \"$@\"", "--"]
+# serve is PID 1 and receives `docker stop`'s SIGTERM. The system checks run once, in
+# serve's first web worker. A stop drains for SHUTDOWN_GRACE_SECONDS (30): give docker
+# stop more than that (`docker stop -t 45`, compose `stop_grace_period: 45s`).
+ENTRYPOINT ["sh", "-c", "python manage.py migrate --noinput --skip-checks && python manage.py ensure_admin && exec \"$@\"", "--"]
 CMD ["python", "manage.py", "serve", "--host", "0.0.0.0"]

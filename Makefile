@@ -21,7 +21,7 @@ sync: uv ## install the locked dependencies into .venv
 	$(UV) sync --frozen
 
 run: sync ## migrate, create the first admin, serve on $(HOST):$(PORT)
-	$(UV) run --no-sync python manage.py migrate --noinput
+	$(UV) run --no-sync python manage.py migrate --noinput --skip-checks  # serve checks once
 	$(UV) run --no-sync python manage.py ensure_admin
 	$(UV) run --no-sync python manage.py serve --host $(HOST) --port $(PORT)
 
@@ -40,7 +40,7 @@ fmt: sync ## format and fix what ruff can
 	$(UV) run --no-sync ruff check --fix .
 
 typecheck: sync ## mypy with django-stubs
-	$(UV) run --no-sync mypy config coordination providers routing chat console documents usage redaction
+	$(UV) run --no-sync mypy config coordination lifecycle providers routing chat console documents usage redaction
 
 bench: sync ## gateway benchmark: direct vs through Switchboard (PEERS=litellm to compare)
 	$(UV) run --no-sync python -m bench $(if $(PEERS),--peers $(PEERS))

@@ -1,18 +1,9 @@
-"""Suite-wide setup: a throwaway DATA_DIR before Django reads its settings."""
+"""Suite-wide fixtures. The throwaway DATA_DIR is chosen in config/settings_test.py:
+pytest-django reads the settings before this file is imported."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-
-# Settings are imported lazily by pytest-django after conftest files load, so this
-# directory is what config.settings sees as DATA_DIR.
-os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="switchboard-test-")
-os.environ.setdefault("LOG_FORMAT", "json")
-# A developer's .env must not seed providers into the test database.
-os.environ["OPENROUTER_API_KEY"] = ""
-
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,7 @@ from chat.errors import GatewayError
 from chat.http import get_session
 from chat.outbound import policy_refusal, read_capped, refuse_redirect, scrubbed
 from config import metrics, tracing
+from lifecycle.draining import drain
 from routing import snapshot as routing_snapshot
 from routing.engine import Candidate, RoutingError
 from usage.recording import Draft
@@ -328,7 +329,8 @@ def _text_length(payload: dict[str, Any], part: str = "message") -> int:
 
 async def _finish_cancelled(ctx: CallContext) -> None:
     ctx.draft.status = "cancelled"
-    ctx.draft.error_code = ctx.draft.error_code or "client_disconnected"
+    # Cancelled by the client going away, or by this worker's stop once its grace ended.
+    ctx.draft.error_code = ctx.draft.error_code or drain.reason or "client_disconnected"
     await asyncio.shield(ctx.arecord())
 
 
@@ -523,6 +525,8 @@ class Stream:
         self._chars = sum(_text_length(c, "delta") for c in pending)
         self._finished = False
         self._closed = False
+        self._interrupted = ""  # why Switchboard ended the stream itself (lifecycle.draining)
+        drain.open(self)
 
     @property
     def usage(self) -> Usage:
@@ -544,10 +548,14 @@ class Stream:
                 self._chars += sum(_text_length(chunk, "delta") for chunk in batch)
                 yield batch
         except (*TRANSPORT_ERRORS, UpstreamError) as exc:
-            self.error = self._mid_stream_error(exc)
+            self.error = self._interruption() or self._mid_stream_error(exc)
             if isinstance(self.error, UpstreamError):
                 await _scrubbed(self.error)
             raise self.error from None  # the cause may quote the upstream unscrubbed
+        interruption = self._interruption()
+        if interruption is not None:
+            self.error = interruption
+            raise interruption
         if not self._translator.done:
             self.error = GatewayError(
                 502,
@@ -557,6 +565,24 @@ class Stream:
             )
             raise self.error
         self._finished = True
+
+    def interrupt(self, code: str) -> None:
+        """End the stream from outside (this worker is stopping): the upstream is closed,
+        so the pending read ends and the client gets one error event with `code`."""
+        if not self._finished and not self._closed:
+            self._interrupted = code
+            self._response.close()
+
+    def _interruption(self) -> GatewayError | None:
+        if not self._interrupted:
+            return None
+        why = "is restoring a backup" if self._interrupted == "maintenance" else "is shutting down"
+        return GatewayError(
+            503,
+            f"Switchboard {why}; this stream was ended early. Retry the request.",
+            code=self._interrupted,
+            type="server_error",
+        )
 
     def _mid_stream_error(self, exc: Exception) -> GatewayError:
         if isinstance(exc, UpstreamError):
@@ -572,6 +598,7 @@ class Stream:
         if self._closed:
             return
         self._closed = True
+        drain.closed(self)
         try:
             if self._finished:
                 self._response.release()  # back to the pool for the next request
@@ -580,7 +607,9 @@ class Stream:
         finally:
             draft = self.ctx.draft
             _apply_usage(self.ctx, self._translator.usage, self._body, self._chars)
-            if self.error is not None:
+            if self._interrupted:  # not the provider's fault: no health penalty
+                draft.status, draft.error_code = "cancelled", self._interrupted
+            elif self.error is not None:
                 self.ctx.fail(self.error)
                 _failed_recently.add(self._candidate.provider.id)
                 _spawn(_health().mark_failure, self._candidate.provider.id, self.error.code)

@@ -15,12 +15,14 @@ django_asgi = get_asgi_application()  # before importing anything that touches m
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from chat.key_gate import guard_keys  # noqa: E402
 from config.body_limits import limit_body, send_refusal  # noqa: E402
 from config.cors import refusals_with_cors  # noqa: E402
 from config.gateway_handler import GatewayHandler, is_gateway_path  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
+from lifecycle import maintenance  # noqa: E402
 
 # Bodies are bounded before anything reads them (config/body_limits.py); on /v1 the key is
 # checked from the headers first, so an unauthenticated client cannot make us read one.
@@ -29,10 +31,11 @@ django_http = limit_body(django_asgi)
 
 
 async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    # Known as in flight, so a restore's maintenance waits for it (lifecycle.maintenance).
     if is_gateway_path(scope["path"]):
-        await gateway_asgi(scope, receive, send)
+        await maintenance.counted(gateway_asgi(scope, receive, send))
     else:
-        await django_http(scope, receive, send)
+        await maintenance.counted(django_http(scope, receive, send))
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -41,15 +44,18 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
     from chat.http import aclose_session
     from providers import prober
 
-    probes = None
+    probes = watcher = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             probes = prober.start()
+            if settings.ASGI_WORKER:  # a web worker of serve (not an in-process test server)
+                watcher = maintenance.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            if probes is not None:
-                probes.cancel()
+            for task in (probes, watcher):
+                if task is not None:
+                    task.cancel()
             await aclose_session()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -26,7 +26,10 @@ from django.utils.module_loading import import_string
 from config import cors
 
 # Request id, access line, request stats and HTTP metrics: async-native, no session.
-GATEWAY_MIDDLEWARE: list[str] = ["config.middleware.RequestObservabilityMiddleware"]
+GATEWAY_MIDDLEWARE: list[str] = [
+    "config.middleware.RequestObservabilityMiddleware",
+    "lifecycle.maintenance.MaintenanceMiddleware",  # 503 while a restore runs
+]
 GATEWAY_URLCONF = "config.urls_v1"
 
 

@@ -7,8 +7,10 @@ writes lives under DATA_DIR.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
+import warnings
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -74,6 +76,8 @@ OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+# How long a stop (and a restore's maintenance) waits for requests and streams in flight.
+SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=30.0)
 # Where provider URLs may point (providers/url_policy.py); checked by providers.E002.
 PROVIDER_URL_POLICY = env.str("PROVIDER_URL_POLICY", default="default").strip().lower()
 PROVIDER_URL_ALLOW: list[str] = env.list("PROVIDER_URL_ALLOW", default=[])
@@ -134,6 +138,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: its request id and duration cover every other middleware (config.middleware).
     "config.middleware.RequestObservabilityMiddleware",
+    # /api answers 503 while a restore runs (lifecycle.maintenance); before the session.
+    "lifecycle.maintenance.MaintenanceMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -218,6 +224,10 @@ STORAGES = {
 }
 # A development start needs no collectstatic; the Docker image runs it at build.
 WHITENOISE_USE_FINDERS = True
+if not STATIC_ROOT.is_dir():
+    # Without collectstatic the finders serve the files; WhiteNoise's warning about the
+    # missing STATIC_ROOT would tell a newcomer about a problem they do not have.
+    warnings.filterwarnings("ignore", message=re.escape(f"No directory at: {STATIC_ROOT}"))
 
 MEDIA_ROOT = DATA_DIR / "uploads"
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
@@ -348,6 +358,10 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # Their start, stop and every-30-s status lines are noise in an operator's console;
+        # serve prints one line of its own. LOG_LEVEL=DEBUG shows them again.
+        "django-q": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+        "uvicorn": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
         # django-axes says INFO at every start and login; lockouts are WARNING.
         "axes": {"level": "WARNING"},
     },

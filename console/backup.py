@@ -7,10 +7,13 @@ Backups:
 - PostgreSQL (any other database): a JSON export of all Switchboard data ("switchboard-
   data": our apps and auth users), provider keys as ciphertext.
 
-Restores validate everything first, take a safety backup, then swap in one step; any
-failure before the swap changes nothing, and the swap itself is atomic (see
-`_swap_sqlite` and `_load_data`). Provider keys stay ciphertext throughout; a backup
-whose keys none of FIELD_ENCRYPTION_KEYS opens is refused.
+Restores validate everything first, then put the instance in maintenance (every web
+worker stops taking /v1 and /api requests and writes the usage rows of those it took:
+lifecycle.maintenance), take a safety backup, and swap in one step; any failure before
+the swap changes nothing, and the swap itself is atomic (see `_swap_sqlite` and
+`_load_data`). Maintenance ends when the restore does, whatever its outcome. Provider
+keys stay ciphertext throughout; a backup whose keys none of FIELD_ENCRYPTION_KEYS opens
+is refused.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from pydantic import ValidationError as SchemaError
 
 from console import backup_schemas as schemas
 from coordination import changes
+from lifecycle.maintenance import during_maintenance
 from providers import crypto
 from providers.config_backup import write_config_backup
 from providers.models import Provider
@@ -618,9 +622,10 @@ def restore(path: Path) -> RestoreResult:
         return restore_config(payload)
     if payload.get("format") == DATA_FORMAT:
         backup = validate_data(payload)
-        safety = _safety_backup()
-        count = _load_data(backup)
-        _refresh_derived_state()
+        with during_maintenance():
+            safety = _safety_backup()
+            count = _load_data(backup)
+            _refresh_derived_state()
         return RestoreResult("data", safety.name, {"objects": count})
     raise RestoreRefused(
         f"unknown backup format {payload.get('format')!r}: expected "
@@ -635,17 +640,19 @@ def _restore_sqlite(staged: Path) -> RestoreResult:
             "restore a JSON export instead."
         )
     validate_sqlite(staged)
-    safety = _safety_backup()
-    _swap_sqlite(staged)
-    _refresh_derived_state()
+    with during_maintenance():
+        safety = _safety_backup()
+        _swap_sqlite(staged)
+        _refresh_derived_state()
     return RestoreResult("sqlite", safety.name, {})
 
 
 def restore_config(payload: dict[str, Any]) -> RestoreResult:
     backup = validate_config(payload)
-    safety = _safety_backup()
-    counts = load_config(backup)
-    _refresh_derived_state()
+    with during_maintenance():
+        safety = _safety_backup()
+        counts = load_config(backup)
+        _refresh_derived_state()
     return RestoreResult("config", safety.name, counts)
 
 

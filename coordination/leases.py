@@ -3,7 +3,7 @@ forward runs the round, the others see their UPDATE match nothing and skip it.""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError
 from django.db.models import Q
@@ -46,3 +46,21 @@ def postpone(name: str, every_seconds: float, holder: str = "") -> None:
     due = timezone.now() + timedelta(seconds=every_seconds)
     if not Lease.objects.filter(name=name, due_at__lte=due).exists():
         Lease.objects.update_or_create(name=name, defaults={"due_at": due, "holder": holder})
+
+
+# --- markers: "I am still doing X", held until released or until they expire ----------
+
+
+def hold(name: str, until: datetime, holder: str = "") -> None:
+    """Say that `holder` is busy with `name` until it calls release() (or `until`)."""
+    Lease.objects.update_or_create(name=name[:100], defaults={"due_at": until, "holder": holder})
+
+
+def release(name: str) -> None:
+    Lease.objects.filter(name=name[:100]).delete()
+
+
+def held(prefix: str) -> list[str]:
+    """Holders of unexpired markers whose name starts with `prefix`."""
+    rows = Lease.objects.filter(name__startswith=prefix, due_at__gt=timezone.now())
+    return list(rows.values_list("holder", flat=True))

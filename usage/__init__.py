@@ -31,6 +31,30 @@ def flush(timeout: float = 10.0) -> bool:
     return writer.flush(timeout)
 
 
+def close(timeout: float) -> bool:
+    """At shutdown: every queued record written, or spilled to DATA_DIR for the next
+    start; False when some were lost."""
+    from usage.writer import writer
+
+    return writer.close(timeout)
+
+
+def keep_journal() -> None:
+    """In a web worker: every queued record also in a file until written, so a kill of
+    the process loses none (usage.spill)."""
+    from usage import spill
+    from usage.writer import writer
+
+    writer.keep_journal(spill.spill_dir())
+
+
+def replay_spilled() -> int:
+    """At start: queue the records an earlier process spilled (usage.spill)."""
+    from usage.writer import writer
+
+    return writer.replay_spilled()
+
+
 def spent_usd(key_id: int) -> Decimal:
     """What a key's usage rows add up to."""
     from usage.spend import spent_usd as _spent

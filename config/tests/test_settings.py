@@ -4,6 +4,7 @@ clean `check --deploy` once production variables are set."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -141,3 +142,16 @@ def test_the_warning_names_the_remedies(plain_deploy_check: str) -> None:
         pytest.skip("this Python's SQLite is already fixed")
     assert "providers.W001" in plain_deploy_check
     assert "3.51.3" in plain_deploy_check and "PostgreSQL" in plain_deploy_check
+
+
+def test_the_suite_writes_its_logs_and_secrets_in_a_temporary_data_dir() -> None:
+    """pytest-django loads the settings before any conftest.py: config/settings_test.py
+    must have chosen DATA_DIR by then, or the suite writes ./data of the live instance."""
+    import tempfile
+
+    from django.conf import settings
+
+    base = Path(settings.BASE_DIR)
+    for path in (Path(os.environ["DATA_DIR"]), Path(settings.LOG_DIR)):
+        assert path.is_relative_to(tempfile.gettempdir()), path
+        assert not path.is_relative_to(base), path

@@ -5,6 +5,15 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _no_workers_to_wait_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restore in a test has no web worker to give time to see its maintenance;
+    console/tests/test_serve.py restores with real ones."""
+    from lifecycle import maintenance
+
+    monkeypatch.setattr(maintenance, "SETTLE_SECONDS", 0.0)
+
+
 @pytest.fixture
 def terse(db):  # type: ignore[no-untyped-def]
     """A shared profile."""

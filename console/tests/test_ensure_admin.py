@@ -44,7 +44,7 @@ def test_a_generated_password_is_printed_once_and_works() -> None:
 def test_it_creates_one_superuser_only_once(monkeypatch: pytest.MonkeyPatch) -> None:
     ensure_admin()
     monkeypatch.setenv("ADMIN_PASSWORD", "another-password-1")
-    assert ensure_admin() == ""
+    assert "ADMIN_PASSWORD is ignored" in ensure_admin()
     admin = get_user_model().objects.get()
     assert not admin.check_password("another-password-1")  # an existing admin is untouched
 
@@ -70,3 +70,23 @@ def test_a_regular_user_named_admin_is_not_promoted(django_user_model: type) -> 
     with pytest.raises(CommandError, match="ADMIN_USERNAME"):
         ensure_admin()
     assert not django_user_model.objects.get().is_superuser
+
+
+def test_a_second_run_says_admin_password_is_ignored_and_how_to_reset_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADMIN_PASSWORD", "first-password-here")
+    ensure_admin()
+    monkeypatch.setenv("ADMIN_PASSWORD", "another-password-now")
+
+    output = ensure_admin()
+
+    assert "ADMIN_PASSWORD is ignored" in output
+    assert "manage.py changepassword admin" in output
+    assert "another-password-now" not in output
+    assert get_user_model().objects.get().check_password("first-password-here")
+
+
+def test_a_second_run_without_admin_password_says_nothing() -> None:
+    ensure_admin()
+    assert ensure_admin() == ""
