@@ -105,12 +105,12 @@ def test_a_key_stops_at_its_expiry(served: Instance, deployment: Deployment) -> 
         "from django.utils import timezone\n"
         "from chat.models import ApiKey\n"
         "key, raw = ApiKey.issue('expiring')\n"
-        "key.expires_at = timezone.now() + timedelta(seconds=4)\n"
+        "key.expires_at = timezone.now() + timedelta(seconds=6)\n"
         "key.save()\n"
         "print(raw)"
     )
-    assert works(served, key)
-    assert within(6, lambda: refused(served, key)) < 6
+    within(2, lambda: works(served, key))  # the key table follows within a second
+    assert within(8, lambda: refused(served, key)) < 8
 
 
 def test_deactivating_and_cooling_a_provider_elsewhere_steers_traffic(
