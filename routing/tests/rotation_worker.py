@@ -16,6 +16,17 @@ from types import MappingProxyType
 import django
 
 
+def pin_namespace(namespace: str) -> None:
+    """Use the parent's counter namespace instead of reading this process's database."""
+    import time
+
+    from coordination import changes
+
+    changes.signal._token = changes.Token(0, namespace)
+    changes.signal._checked_at = time.monotonic()
+    changes.signal.check_seconds = float("inf")
+
+
 def main() -> None:
     django.setup()
     from django.utils import timezone
@@ -24,6 +35,7 @@ def main() -> None:
     from routing.snapshot import NodeSnap, ProviderSnap, RouteSnap, Snapshot
 
     data = json.loads(sys.argv[1])
+    pin_namespace(data["namespace"])
     providers = [
         ProviderSnap(
             p["id"],

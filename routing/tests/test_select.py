@@ -229,6 +229,9 @@ def _description(route: Route) -> str:
     snap = current.routes_by_id[route.pk]
     return json.dumps(
         {
+            # The counters are namespaced by the database; the worker cannot see this
+            # test's database, so it is told the namespace.
+            "namespace": changes.current().namespace,
             "providers": [
                 {"id": p.id, "name": p.name, "models": list(p.models)}
                 for p in current.providers.values()
