@@ -772,9 +772,10 @@ async def try_embed(body: dict[str, Any], candidate: Candidate) -> dict[str, Any
     )
     try:
         async with get_session().post(
-            request.url, json=request.json, headers=request.headers
+            request.url, json=request.json, headers=request.headers, allow_redirects=False
         ) as response:
-            content = await response.read()
+            refuse_redirect(response, candidate.provider.name)
+            content = await read_capped(response, candidate.provider.name)
     except TRANSPORT_ERRORS as exc:
         raise _transport_error(exc, candidate.provider.name) from exc
     if response.status >= 400:

@@ -15,7 +15,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -215,9 +215,18 @@ def event_end(data: bytes) -> int:
     return max(ends)
 
 
-async def _whole_events(
-    response: aiohttp.ClientResponse, scanner: EventScanner
-) -> AsyncIterator[bytes]:
+class Scanning(Protocol):
+    """What `whole_events` needs of a dialect's event scanner."""
+
+    error: UpstreamError | None
+
+    @property
+    def done(self) -> bool: ...
+
+    def feed(self, data: bytes) -> None: ...
+
+
+async def whole_events(response: aiohttp.ClientResponse, scanner: Scanning) -> AsyncIterator[bytes]:
     """The upstream body as received, cut only at event boundaries, so that an error
     event of ours after a broken connection never lands inside a half-sent one."""
     tail = b""
@@ -308,7 +317,7 @@ async def try_stream(
             content = await read_capped(response, candidate.provider.name)
             raise classify(response.status, content, response.headers)
         scanner = EventScanner()
-        reads = _whole_events(response, scanner)
+        reads = whole_events(response, scanner)
         held: list[bytes] = []
         async for whole in reads:
             held.append(whole)

@@ -24,8 +24,9 @@ from chat.adapters.sse import SSEEvent, SSEParser
 from chat.errors import GatewayError
 from chat.gateway import TRANSPORT_ERRORS, CallContext, note_stream_failure, transport_error
 from chat.http import get_session
-from chat.ingress.passthrough import event_end
+from chat.ingress.passthrough import whole_events
 from chat.ingress.responses import OWN_REASONING, estimate_input_tokens
+from chat.outbound import read_capped, refuse_redirect
 from routing.engine import Candidate
 
 PASSTHROUGH_KIND = "openai"
@@ -87,9 +88,10 @@ async def try_response(sent: dict[str, Any], candidate: Candidate) -> dict[str, 
     url = join_url(candidate.provider.base_url, "/responses")
     try:
         async with get_session().post(
-            url, data=orjson.dumps(sent), headers=_headers(candidate)
+            url, data=orjson.dumps(sent), headers=_headers(candidate), allow_redirects=False
         ) as response:
-            content = await response.read()
+            refuse_redirect(response, candidate.provider.name)
+            content = await read_capped(response, candidate.provider.name)
     except TRANSPORT_ERRORS as exc:
         raise transport_error(exc, candidate.provider.name) from exc
     if response.status >= 400:
@@ -157,28 +159,6 @@ def _object(event: SSEEvent) -> dict[str, Any]:
     return data
 
 
-async def _whole_events(
-    response: aiohttp.ClientResponse, scanner: EventScanner
-) -> AsyncIterator[bytes]:
-    """The upstream body as received, cut only at event boundaries."""
-    tail = b""
-    async for data in response.content.iter_any():
-        data = tail + data
-        end = event_end(data)
-        if not end:
-            tail = data
-            continue
-        whole, tail = data[:end], data[end:]
-        scanner.feed(whole)
-        yield whole
-        if scanner.done or scanner.error:
-            return
-    if tail.strip():
-        tail += b"\n\n"
-        scanner.feed(tail)
-        yield tail
-
-
 @dataclass(slots=True)
 class Opened:
     response: aiohttp.ClientResponse
@@ -194,12 +174,17 @@ async def try_stream(sent: dict[str, Any], candidate: Candidate) -> Opened:
     response: aiohttp.ClientResponse | None = None
     try:
         response = await get_session().post(
-            url, data=orjson.dumps({**sent, "stream": True}), headers=_headers(candidate)
+            url,
+            data=orjson.dumps({**sent, "stream": True}),
+            headers=_headers(candidate),
+            allow_redirects=False,
         )
+        refuse_redirect(response, candidate.provider.name)
         if response.status >= 400:
-            raise _classify(candidate, response.status, await response.read(), response.headers)
+            content = await read_capped(response, candidate.provider.name)
+            raise _classify(candidate, response.status, content, response.headers)
         scanner = EventScanner()
-        reads = _whole_events(response, scanner)
+        reads = whole_events(response, scanner)
         held: list[bytes] = []
         async for whole in reads:
             held.append(whole)
