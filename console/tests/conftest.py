@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# The browser fixtures (live server, Chromium, logged-in pages), for every test_browser_*.py.
+from console.tests.browser import browser, desktop, live, page  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _no_workers_to_wait_for(monkeypatch: pytest.MonkeyPatch) -> None:
