@@ -209,20 +209,25 @@ def add_message(request: HttpRequest, session_id: str, payload: MessageIn) -> St
     session = owned_session(request, session_id)
     if not payload.content.strip() and not payload.images:
         raise ValidationError({"content": ["write a message or attach an image."]})
-    message = session.messages.create(**payload.model_dump())
+    message = conversations.append(session, **payload.model_dump())
     session.save(update_fields=["updated_at"])
     return Status(201, message)
 
 
 @router.get("/sessions/{session_id}/export")
 def export_session(
-    request: HttpRequest, session_id: str, format: Literal["md", "json"] = "md"
+    request: HttpRequest,
+    session_id: str,
+    format: Literal["md", "json"] = "md",
+    branches: Literal["current", "all"] = "current",
 ) -> HttpResponse:
+    """The current branch; `?branches=all` exports every version (JSON keeps parents)."""
     session = owned_session(request, session_id)
+    every = branches == "all"
     if format == "json":
-        body, content_type = conversations.export_json(session), "application/json"
+        body, content_type = conversations.export_json(session, every), "application/json"
     else:
-        body, content_type = conversations.export_markdown(session), "text/markdown"
+        body, content_type = conversations.export_markdown(session, every), "text/markdown"
     response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
     filename = conversations.export_filename(session, format)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -258,7 +263,15 @@ def edit_message(request: HttpRequest, message_id: str, payload: MessagePatch) -
 
 @router.delete("/messages/{message_id}", response={204: None})
 def delete_message(request: HttpRequest, message_id: str) -> Status[None]:
-    owned_message(request, message_id).delete()
+    """Deletes the message and every reply below it; the conversation then ends at the
+    nearest remaining message of the branch."""
+    message = owned_message(request, message_id)
+    session = message.session
+    on_branch = message.id in conversations.branch(session)
+    message.delete()
+    if on_branch:
+        conversations.move_leaf(session, message.parent_id)
+    conversations.recount(session)
     return Status(204, None)
 
 

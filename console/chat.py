@@ -27,6 +27,7 @@ from django.utils import timezone
 from chat import limits, outbound
 from chat.errors import GatewayError
 from chat.gateway import CallContext, open_stream
+from console import conversations
 from console.models import Message, MessageStatus, Profile, Role, Session, SessionType
 from console.ownership import owned_session, visible_profile
 from console.schemas import ChatStreamIn
@@ -81,8 +82,8 @@ def prompt_for(session: Session, payload: ChatStreamIn) -> Message:
         return regenerate_target(session, payload)
     if not payload.content.strip() and not payload.images:
         raise fail("content", "write a message or attach an image.")
-    return Message.objects.create(
-        session=session, role=Role.USER, content=payload.content, images=payload.images
+    return conversations.append(
+        session, role=Role.USER, content=payload.content, images=payload.images
     )
 
 
@@ -94,16 +95,21 @@ def reply_target(session: Session, message_id: int) -> Message:
 
 
 def regenerate_target(session: Session, payload: ChatStreamIn) -> Message:
-    """The last user message, with every answer after it removed; new content (or
-    images) in the payload edit it first — "edit the last message and resend"."""
-    prompt = session.messages.filter(role=Role.USER).order_by("-id").first()
+    """The branch's last user message, answered again: the new answer becomes a sibling
+    of the old one. New content (or images) in the payload is an edit: a new version of
+    that message, a sibling of it, and the old version keeps its answers."""
+    path = conversations.branch(session)
+    prompt = session.messages.filter(pk__in=path, role=Role.USER).order_by("-id").first()
     if prompt is None:
         raise fail("regenerate", "there is no user message to answer again.")
-    session.messages.filter(id__gt=prompt.id).delete()
     if payload.content.strip() or payload.images:
-        prompt.content = payload.content
-        prompt.images = payload.images or prompt.images
-        prompt.save(update_fields=["content", "images"])
+        return conversations.append(
+            session,
+            parent=prompt.parent,
+            role=Role.USER,
+            content=payload.content,
+            images=payload.images or prompt.images,
+        )
     return prompt
 
 
@@ -125,10 +131,9 @@ def wire_message(message: Message) -> dict[str, Any]:
 def history(session: Session, prompt: Message) -> list[Message]:
     if session.session_type == SessionType.PLAYGROUND:
         return [prompt]  # a playground compares answers to one prompt, not a dialogue
-    earlier = session.messages.filter(id__lte=prompt.id).exclude(
-        role=Role.ASSISTANT, status=MessageStatus.ERROR
-    )
-    return list(earlier.order_by("-id")[:HISTORY_LIMIT])[::-1]
+    path = conversations.Tree.of(session).path_to(prompt.id)[-HISTORY_LIMIT:]
+    sent = conversations.in_order(session, path)
+    return [m for m in sent if not (m.role == Role.ASSISTANT and m.status == MessageStatus.ERROR)]
 
 
 def openai_body(
@@ -206,8 +211,9 @@ class Answer:
 
     def save(self, status: str, error: str = "") -> Message:
         usage = self.usage
-        message = Message.objects.create(
-            session=self.turn.session,
+        message = conversations.append(
+            self.turn.session,
+            parent=self.turn.prompt,
             role=Role.ASSISTANT,
             content="".join(self.parts),
             model=self.model or self.turn.body["model"],
@@ -302,7 +308,7 @@ async def relay_chunks(stream: Any, answer: Answer) -> AsyncIterator[str]:
         return
     await stream.aclose()
     answer.usage = stream.usage
-    message = await sync_to_async(answer.save)(MessageStatus.COMPLETE)
+    message = await sync_to_async(answer.save)(MessageStatus.OK)
     yield usage_event(message)
     yield sse("done", {"message_id": message.id, "prompt_message_id": answer.turn.prompt.id})
 

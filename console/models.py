@@ -90,6 +90,16 @@ class Session(models.Model):
     # Per-session overrides of the profile: system_prompt, temperature, max_tokens, and
     # for playground sessions the models compared side by side.
     overrides = models.JSONField(default=dict, blank=True, validators=[validate_overrides])
+    # The message the conversation currently ends at: the history sent upstream and shown
+    # is the path from the root to it (messages form a tree, see Message.parent).
+    current_leaf = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Running totals over all messages (every branch), kept by console.conversations so
+    # the session list never scans messages.
+    message_count = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    total_cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -109,22 +119,33 @@ class Role(models.TextChoices):
 
 
 class MessageStatus(models.TextChoices):
-    COMPLETE = "complete", "complete"
-    STOPPED = "stopped", "stopped (client stopped the stream)"
-    ERROR = "error", "error (upstream failed mid-stream)"
+    OK = "ok", "ok"
+    STOPPED = "stopped", "stopped (the user stopped the answer)"
+    ERROR = "error", "error (the upstream failed, before or during the answer)"
 
 
 class Message(models.Model):
+    """One turn. Messages form a tree through `parent`: editing a question or answering
+    it again adds a sibling and never overwrites, so every version stays reachable."""
+
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="messages")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True, default="")
     images = models.JSONField(default=list, blank=True, help_text="data: URLs")
     model = models.CharField(max_length=200, blank=True, default="")
     provider = models.CharField(max_length=100, blank=True, default="")
     status = models.CharField(
-        max_length=16, choices=MessageStatus.choices, default=MessageStatus.COMPLETE
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.OK
     )
-    error = models.TextField(blank=True, default="")
+    error = models.TextField(
+        blank=True, default="", help_text="A plain message, never upstream text."
+    )
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    # Documents answers: [{"document_id", "chunk_id", "page_or_section", "quote"}].
+    citations = models.JSONField(default=list, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
@@ -135,7 +156,10 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["session", "id"])]
+        indexes = [
+            models.Index(fields=["session", "id"]),
+            models.Index(fields=["session", "parent"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"

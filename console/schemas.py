@@ -98,6 +98,7 @@ class SessionOut(Schema):
     overrides: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    current_leaf_id: int | None = None
     message_count: int = 0
     total_tokens: int = 0
     total_cost_usd: float = 0.0
@@ -144,6 +145,7 @@ class MessagePatch(Strict):
 class MessageOut(Schema):
     id: int
     session_id: str
+    parent_id: int | None
     role: str
     content: str
     images: list[str]
@@ -152,6 +154,8 @@ class MessageOut(Schema):
     status: str
     stopped: bool
     error: str
+    error_code: str
+    citations: list[dict[str, Any]]
     prompt_tokens: int
     completion_tokens: int
     tokens: int

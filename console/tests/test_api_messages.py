@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from console import conversations
 from console.models import Message
 
 
@@ -11,7 +12,7 @@ def post(client, path, body):  # type: ignore[no-untyped-def]
 
 def fill(session, n):  # type: ignore[no-untyped-def]
     return [
-        Message.objects.create(
+        conversations.append(
             session=session, role="user" if i % 2 == 0 else "assistant", content=f"m{i}"
         )
         for i in range(n)

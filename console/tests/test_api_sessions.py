@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import json
 
-from console.models import Message, Session
+from console import conversations
+from console.models import Session
 
 
 def post(client, path, body=None):  # type: ignore[no-untyped-def]
@@ -111,7 +112,7 @@ def test_switching_the_profile_and_clearing_it(as_alice, alices_chat, terse):  #
 
 def test_search_covers_titles_and_message_text(as_alice, alice, alices_chat):  # type: ignore[no-untyped-def]
     other = Session.objects.create(user=alice, title="Recipes")
-    Message.objects.create(session=alices_chat, role="user", content="How do ZEBRAS sleep?")
+    conversations.append(alices_chat, role="user", content="How do ZEBRAS sleep?")
     assert [s["title"] for s in as_alice.get("/api/sessions?search=zebra").json()["items"]] == [
         "Alice's chat"
     ]
@@ -121,13 +122,13 @@ def test_search_covers_titles_and_message_text(as_alice, alice, alices_chat):  #
 
 
 def test_search_never_finds_another_users_messages(as_bob, alices_chat):  # type: ignore[no-untyped-def]
-    Message.objects.create(session=alices_chat, role="user", content="secret plans")
+    conversations.append(alices_chat, role="user", content="secret plans")
     assert as_bob.get("/api/sessions?search=secret").json()["count"] == 0
 
 
 def test_clone_copies_messages_in_order(as_alice, alices_chat):  # type: ignore[no-untyped-def]
     for n in range(3):
-        Message.objects.create(session=alices_chat, role="user", content=f"m{n}")
+        conversations.append(alices_chat, role="user", content=f"m{n}")
     response = post(as_alice, f"/api/sessions/{alices_chat.id}/clone")
     assert response.status_code == 201
     copy = response.json()
@@ -139,14 +140,14 @@ def test_clone_copies_messages_in_order(as_alice, alices_chat):  # type: ignore[
 
 
 def test_totals_add_up_tokens_and_cost(as_alice, alices_chat):  # type: ignore[no-untyped-def]
-    Message.objects.create(
+    conversations.append(
         session=alices_chat,
         role="assistant",
         prompt_tokens=10,
         completion_tokens=5,
         cost_usd="0.25",
     )
-    Message.objects.create(
+    conversations.append(
         session=alices_chat, role="assistant", prompt_tokens=1, completion_tokens=1, cost_usd="0.5"
     )
     body = as_alice.get(f"/api/sessions/{alices_chat.id}").json()
@@ -154,8 +155,8 @@ def test_totals_add_up_tokens_and_cost(as_alice, alices_chat):  # type: ignore[n
 
 
 def test_export_as_markdown_and_json(as_alice, alices_chat):  # type: ignore[no-untyped-def]
-    Message.objects.create(session=alices_chat, role="user", content="Hello?")
-    Message.objects.create(session=alices_chat, role="assistant", content="**Hi**", model="m1")
+    conversations.append(alices_chat, role="user", content="Hello?")
+    conversations.append(alices_chat, role="assistant", content="**Hi**", model="m1")
     response = as_alice.get(f"/api/sessions/{alices_chat.id}/export?format=md")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/markdown")

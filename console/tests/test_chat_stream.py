@@ -89,7 +89,7 @@ async def test_it_stores_the_user_message_and_the_answer_as_rows(alice_async, se
     _, events = await stream(alice_async, session_id=str(session.id), content="hi there")
     user, answer = await messages_of(session)
     assert (user.role, user.content) == ("user", "hi there")
-    assert (answer.role, answer.status, answer.model) == ("assistant", "complete", "echo")
+    assert (answer.role, answer.status, answer.model) == ("assistant", "ok", "echo")
     assert answer.content.strip() == "You said: hi there"
     assert dict(events)["done"]["message_id"] == answer.id
     assert answer.completion_tokens == 4 and answer.cost_usd > 0
@@ -186,13 +186,15 @@ async def test_a_stopped_stream_stores_the_partial_answer_and_one_usage_record(s
     assert (log.status, log.request_id, log.session_id) == ("cancelled", "req-stop", session.id)
 
 
-async def test_regenerate_replaces_the_last_answer(alice_async, session, fake_llm):  # type: ignore[no-untyped-def]
+async def test_regenerate_adds_a_sibling_answer_and_keeps_the_first(alice_async, session, fake_llm):  # type: ignore[no-untyped-def]
     await stream(alice_async, session_id=str(session.id), content="once")
     _, events = await stream(alice_async, session_id=str(session.id), regenerate=True)
     assert text_of(events).strip() == "You said: once"
-    messages = await messages_of(session)
-    assert [m.role for m in messages] == ["user", "assistant"]
-    assert dict(events)["done"]["message_id"] == messages[1].id
+    user, first, second = await messages_of(session)
+    assert (first.parent_id, second.parent_id) == (user.id, user.id)
+    assert dict(events)["done"]["message_id"] == second.id
+    await session.arefresh_from_db()
+    assert session.current_leaf_id == second.id
     assert [m["role"] for m in fake_llm.requests[-1]["messages"]] == ["user"]
 
 
@@ -202,8 +204,11 @@ async def test_editing_the_last_user_message_and_resending(alice_async, session)
         alice_async, session_id=str(session.id), content="fixed", regenerate=True
     )
     assert text_of(events).strip() == "You said: fixed"
-    user, answer = await messages_of(session)
-    assert user.content == "fixed" and answer.content.strip() == "You said: fixed"
+    typo, first_answer, fixed, answer = await messages_of(session)
+    assert (typo.content, fixed.content) == ("typo", "fixed")
+    assert fixed.parent_id == typo.parent_id and answer.parent_id == fixed.id
+    assert answer.content.strip() == "You said: fixed"
+    assert first_answer.parent_id == typo.id  # the old version keeps its answer
 
 
 async def test_images_reach_a_vision_model_as_image_parts(alice_async, session, fake_llm):  # type: ignore[no-untyped-def]
