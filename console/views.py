@@ -63,4 +63,11 @@ def example_model() -> str:
 @ensure_csrf_cookie
 def status(request: HttpRequest) -> HttpResponse:
     providers = Provider.objects.order_by("name")
-    return render(request, "console/status.html", {"page": "status", "providers": providers})
+    context = {"page": "status", "providers": providers, "counters_shared": counters_shared()}
+    return render(request, "console/status.html", context)
+
+
+def counters_shared() -> bool:
+    """Whether console/stats.py's counters add up every process's requests (they live in
+    the cache: Redis is shared, the in-memory cache is each process's own)."""
+    return "redis" in settings.CACHES["default"]["BACKEND"].lower()

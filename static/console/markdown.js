@@ -86,6 +86,8 @@ function scrollBox(table) {
   const box = document.createElement("div");
   box.className = "table-scroll";
   box.tabIndex = 0; // a keyboard can scroll it too
+  box.setAttribute("role", "region");
+  box.setAttribute("aria-label", "table");
   table.replaceWith(box);
   box.append(table);
 }
