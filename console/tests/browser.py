@@ -32,10 +32,15 @@ PIXEL_PNG = bytes.fromhex(
 
 
 def require_chromium() -> None:
-    """Skip the calling test module, saying why, when Debian's Chromium is missing."""
+    """Skip the calling test module, saying why, when Debian's Chromium is missing; under CI
+    (CI=true) fail instead: a green run must have driven the browser."""
+    from console.tests.browser_required import in_ci
+
     if not Path(CHROMIUM).exists():
         reason = f"browser tests skipped: no Chromium at {CHROMIUM} (apt-get install chromium)"
         print(reason, file=sys.stderr)
+        if in_ci():
+            pytest.fail(f"{reason}; CI=true needs them run", pytrace=False)
         pytest.skip(reason, allow_module_level=True)
 
 
