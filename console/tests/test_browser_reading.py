@@ -125,3 +125,25 @@ def test_no_formula_or_diagram_library_loads_without_need(browser: Browser, live
     expect(last_answer(page).locator(".body")).to_have_attribute("data-rendered", "1")
     assert [url for url in loaded if "katex" in url or "mermaid" in url] == []
     page.context.close()
+
+
+def test_a_models_styles_are_dropped_without_a_policy_violation(desktop: Page) -> None:
+    """On a page with the strict policy (the chat page allows mermaid's inline styles),
+    rendering hostile styles reports nothing: they never reach an HTML parser."""
+    desktop.goto("/keys/")
+    desktop.wait_for_load_state("networkidle")
+    desktop.csp_violations.clear()  # type: ignore[attr-defined]
+    html = desktop.evaluate(
+        """async () => {
+            const { renderInto } = await import("/static/console/markdown.js");
+            const box = document.createElement("div");
+            document.body.append(box);
+            await renderInto(box, "<style>body{display:none}</style><p style=color:red>styled</p>"
+              + "\\n\\n<div style='x'>block</div>\\n\\nThe style = fine.");
+            return box.innerHTML;
+        }"""
+    )
+    assert "styled" in html and "block" in html and "The style = fine." in html
+    assert "style=" not in html and "x-style" not in html, html
+    assert "display:none" not in html
+    assert desktop.csp_violations == []  # type: ignore[attr-defined]

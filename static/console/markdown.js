@@ -13,8 +13,19 @@ import hljs from "../vendor/highlight.min.js";
 import { drawDiagrams } from "./diagrams.js";
 import { mathExtensions, typeset } from "./math.js";
 
+// Parsing HTML in any document of this page applies its policy, so a model's style="" or
+// <style>, though DOMPurify drops it, would still be reported as a violation. They are
+// renamed before parsing (x-style, which no browser applies) and dropped after.
+const STYLE_TAG = /<(\/?)style\b/gi;
+const TAG = /<[a-z][^>]*>/gi;
+const STYLE_ATTRIBUTE = /(\s)style(\s*=)/gi;
+
+function defuseStyles(html) {
+  return html.replace(STYLE_TAG, "<$1x-style").replace(TAG, (tag) => tag.replace(STYLE_ATTRIBUTE, "$1x-style$2"));
+}
+
 marked.setOptions({ gfm: true, breaks: true });
-marked.use({ extensions: mathExtensions });
+marked.use({ extensions: mathExtensions, renderer: { html: ({ text }) => defuseStyles(text) } });
 
 const SANITIZE = {
   USE_PROFILES: { html: true }, // no SVG or MathML (their <image>, <use> load URLs too)
@@ -25,6 +36,10 @@ const SANITIZE = {
   FORBID_ATTR: ["style", "srcset", "background", "poster", "action", "formaction", "ping"],
 };
 const LOCAL_IMAGE = /^(data:image\/|blob:)/i;
+
+DOMPurify.addHook("uponSanitizeElement", (node, data) => {
+  if (data.tagName === "x-style") node.textContent = ""; // the CSS goes with its element
+});
 
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   if (node.nodeName !== "IMG") return;
@@ -91,6 +106,7 @@ function scrollBox(table) {
   table.replaceWith(box);
   box.append(table);
 }
+
 function addCopyButton(pre, code) {
   const button = document.createElement("button");
   button.type = "button";
