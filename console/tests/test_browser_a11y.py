@@ -172,3 +172,25 @@ def test_the_status_page_says_what_its_counters_count(pages: Pages) -> None:
     assert "this server process alone" in scope.inner_text()  # the live server has no Redis
     page.wait_for_selector("#stats-since:not(:empty)")
     assert page.locator("#stats .card").first.inner_text().endswith("HTTP requests")
+
+
+@pytest.mark.parametrize("system", THEMES)
+def test_the_theme_chosen_with_the_toggle_has_no_serious_violation(
+    pages: Pages, system: str
+) -> None:
+    """◐ overrides the system theme (kept in localStorage): the other palette and code
+    colours, still readable."""
+    page = pages.fresh(system, "desktop")
+    page.goto("/login/")
+    page.click(".theme-toggle")
+    chosen = page.evaluate("document.documentElement.dataset.theme")
+    assert chosen == ("dark" if system == "light" else "light")
+    page.fill("input[name=username]", "root")
+    page.fill("input[name=password]", "root-password")
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-ready]", state="attached")
+    visit(page, "/", pages)
+    assert page.evaluate("document.documentElement.dataset.theme") == chosen
+    violations = serious_violations(page)
+    page.context.close()
+    assert violations == [], described(violations)
