@@ -11,6 +11,7 @@
 const INLINE_DOLLAR = /^\$(?!\s)((?:\\.|[^\\\n$])+?)(?<!\s)\$(?![\d$])/;
 const INLINE_DISPLAY = /^\$\$(?!\$)((?:\\.|[^\\$])+?)\$\$/;
 const INLINE_PAREN = /^\\\(((?:\\.|[^\\\n])+?)\\\)/;
+const INLINE_BRACKET = /^\\\[((?:\\.|[^\\])+?)\\\]/;
 const BLOCK = /^(?:\$\$([\s\S]+?)\$\$|\\\[([\s\S]+?)\\\])[ \t]*(?:\n+|$)/;
 const BLOCK_START = /^(?:\$\$|\\\[)/m;
 
@@ -18,17 +19,22 @@ function escapeHtml(text) {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
-function placeholder(tex, display) {
-  const tag = display ? "div" : "span";
+// A span inside a paragraph (a <div> there would end it), a div as a block of its own.
+function placeholder(tex, display, tag = "span") {
   return `<${tag} class="math${display ? " display" : ""}">${escapeHtml(tex.trim())}</${tag}>`;
 }
 
 const inlineMath = {
   name: "inlineMath",
   level: "inline",
-  start: (src) => src.match(/\$|\\\(/)?.index,
+  start: (src) => src.match(/\$|\\[([]/)?.index,
   tokenizer(src) {
-    for (const [rule, display] of [[INLINE_DISPLAY, true], [INLINE_DOLLAR, false], [INLINE_PAREN, false]]) {
+    for (const [rule, display] of [
+      [INLINE_DISPLAY, true],
+      [INLINE_DOLLAR, false],
+      [INLINE_PAREN, false],
+      [INLINE_BRACKET, true],
+    ]) {
       const match = rule.exec(src);
       if (match) return { type: "inlineMath", raw: match[0], tex: match[1], display };
     }
@@ -46,7 +52,7 @@ const blockMath = {
     if (match) return { type: "blockMath", raw: match[0], tex: match[1] ?? match[2] };
     return undefined;
   },
-  renderer: (token) => `${placeholder(token.tex, true)}\n`,
+  renderer: (token) => `${placeholder(token.tex, true, "div")}\n`,
 };
 
 export const mathExtensions = [blockMath, inlineMath];
