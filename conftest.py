@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+# Under CI a skipped browser test fails the run (console/tests/browser_required.py).
+pytest_plugins = ["console.tests.browser_required"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):  # type: ignore[no-untyped-def]

@@ -5,6 +5,8 @@ Pages are shells; their data comes from /api through plain ES modules in static/
 
 from __future__ import annotations
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
@@ -14,9 +16,15 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from providers.models import Provider
 from routing.models import Route
 
+# Mermaid (static/console/diagrams.js) styles the diagrams it draws with a <style> element
+# and style="" attributes; nothing else on the page needs inline styles, and the model's
+# HTML can bring neither (DOMPurify drops them). Scripts stay 'self' only.
+MERMAID_STYLES = {"style-src-elem": [SELF, UNSAFE_INLINE], "style-src-attr": [UNSAFE_INLINE]}
+
 
 @login_required
 @ensure_csrf_cookie
+@csp_update(MERMAID_STYLES)
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "console/chat.html", {"page": "chat"})
 
@@ -55,4 +63,11 @@ def example_model() -> str:
 @ensure_csrf_cookie
 def status(request: HttpRequest) -> HttpResponse:
     providers = Provider.objects.order_by("name")
-    return render(request, "console/status.html", {"page": "status", "providers": providers})
+    context = {"page": "status", "providers": providers, "counters_shared": counters_shared()}
+    return render(request, "console/status.html", context)
+
+
+def counters_shared() -> bool:
+    """Whether console/stats.py's counters add up every process's requests (they live in
+    the cache: Redis is shared, the in-memory cache is each process's own)."""
+    return "redis" in settings.CACHES["default"]["BACKEND"].lower()

@@ -46,16 +46,22 @@ function card(label, value) {
   return box;
 }
 
+// The counters start with the first request counted (console/stats.py).
+function countedSince(s) {
+  return s.started_at ? `, since ${new Date(s.started_at).toLocaleString()}` : "";
+}
+
 async function loadStats() {
   try {
     const s = await call("GET", "/api/admin/stats");
     $("#stats").replaceChildren(
-      card("requests", s.requests ?? "—"),
-      card("errors", s.errors ?? "—"),
+      card("HTTP requests", s.requests ?? "—"),
+      card("answered ≥ 400", s.errors ?? "—"),
       card("error rate", s.error_rate != null ? `${(s.error_rate * 100).toFixed(1)}%` : "—"),
-      card("avg latency", s.avg_duration_ms != null ? `${s.avg_duration_ms} ms` : "—"),
-      card("uptime", s.uptime_seconds != null ? `${Math.round(s.uptime_seconds / 60)} min` : "—"),
+      card("avg response time", s.avg_duration_ms != null ? `${s.avg_duration_ms} ms` : "—"),
+      card("counting for", s.uptime_seconds != null ? `${Math.round(s.uptime_seconds / 60)} min` : "—"),
     );
+    $("#stats-since").textContent = countedSince(s);
   } catch (error) {
     $("#stats").textContent = `stats unavailable (${error.message})`;
   }

@@ -55,7 +55,7 @@ async function loadDays() {
   const data = await call("GET", `/api/usage/summary?${params}`);
   const t = data.total;
   $("#totals").replaceChildren(
-    card("requests", count(t.requests)),
+    card("LLM calls", count(t.requests)),
     card("cost", money(t.cost_usd)),
     card("prompt tokens", count(t.prompt_tokens)),
     card("completion tokens", count(t.completion_tokens)),
@@ -70,7 +70,14 @@ async function loadBreakdown() {
   params.set("group_by", group);
   const data = await call("GET", `/api/usage/summary?${params}`);
   const table = $("#breakdown");
-  table.innerHTML = `<thead><tr><th>${group}</th><th class="num">requests</th><th class="num">prompt</th><th class="num">completion</th><th class="num">cost</th></tr></thead>`;
+  const headings = [group, "LLM calls", "prompt", "completion", "cost"];
+  table.innerHTML = "<thead><tr></tr></thead>";
+  headings.forEach((heading, index) => {
+    const th = document.createElement("th");
+    th.textContent = heading;
+    if (index) th.className = "num";
+    table.tHead.rows[0].append(th);
+  });
   const body = document.createElement("tbody");
   const groups = [...data.groups].sort((a, b) => b.cost_usd - a.cost_usd || b.requests - a.requests);
   for (const g of groups) {
@@ -79,10 +86,13 @@ async function loadBreakdown() {
     cells.forEach((value, index) => {
       const cell = row.insertCell();
       cell.textContent = value;
-      if (index) cell.className = "num";
+      if (index) {
+        cell.className = "num";
+        cell.dataset.label = headings[index]; // shown beside the value on a phone (pages.css)
+      }
     });
   }
-  if (!data.groups.length) body.insertRow().insertCell().textContent = "no requests in this range";
+  if (!data.groups.length) body.insertRow().insertCell().textContent = "no LLM calls in this range";
   table.append(body);
 }
 
