@@ -61,6 +61,7 @@ def test_the_drawer_closes_by_escape_by_the_backdrop_and_by_its_button(phone: Pa
         expect(drawer).to_be_visible()
         expect(toggle).to_have_attribute("aria-expanded", "true")
         expect(phone.locator("#drawer-backdrop")).to_be_visible()
+        expect(drawer).to_have_attribute("aria-modal", "true")
         assert focused(phone) == "close-sessions", how  # focus moved into the drawer
         assert phone.evaluate("document.querySelector('#conversation').inert")
         close()

@@ -4,23 +4,30 @@ const PHONE = matchMedia("(max-width: 47.99rem)");
 
 // The drawer is open while <body> has the class "show-sessions" (other code may remove
 // it, e.g. on opening a session); everything else follows from that class: the toggle's
-// aria-expanded, the backdrop, the conversation made inert behind it, and focus.
+// aria-expanded, the backdrop, the page made inert behind it, and focus.
 export function createDrawer({ drawer, toggle, close: closeButton, backdrop, behind }) {
   const isOpen = () => document.body.classList.contains("show-sessions");
+
+  let wasOpen = false;
 
   function sync() {
     const open = isOpen() && PHONE.matches;
     toggle.setAttribute("aria-expanded", String(open));
     backdrop.hidden = !open;
     for (const node of behind) node.inert = open;
+    // Open on a phone it is a modal dialog; otherwise the page's sessions sidebar.
     if (open) {
-      if (!drawer.contains(document.activeElement)) closeButton.focus();
-    } else if (drawer.contains(document.activeElement) && PHONE.matches) {
-      toggle.focus(); // focus would otherwise fall to <body> with the drawer gone
-    } else if (document.activeElement === document.body && toggle.dataset.wasOpen === "1") {
-      toggle.focus();
+      drawer.setAttribute("role", "dialog");
+      drawer.setAttribute("aria-modal", "true");
+    } else {
+      drawer.removeAttribute("role");
+      drawer.removeAttribute("aria-modal");
     }
-    toggle.dataset.wasOpen = open ? "1" : "0";
+    if (open && !drawer.contains(document.activeElement)) closeButton.focus();
+    // Closed with focus inside it (or already dropped to <body>): back to ☰.
+    const lost = drawer.contains(document.activeElement) || document.activeElement === document.body;
+    if (!open && wasOpen && lost) toggle.focus();
+    wasOpen = open;
   }
 
   function open() {
