@@ -98,6 +98,12 @@ def test_the_phone_layout_leaves_the_screen_to_the_messages(phone: Page) -> None
     assert phone.evaluate("document.scrollingElement.scrollHeight") <= PHONE["height"]
     size = phone.evaluate("parseFloat(getComputedStyle(document.querySelector('#input')).fontSize)")
     assert size >= 16  # smaller text makes iOS zoom in on focus
+    # An on-screen keyboard shrinks the viewport: the composer moves up with it.
+    phone.set_viewport_size({"width": PHONE["width"], "height": 480})
+    phone.focus("#input")
+    composer = phone.locator("#composer").bounding_box()
+    assert composer and composer["y"] + composer["height"] <= 480
+    assert (phone.locator("#messages").bounding_box() or {"height": 0})["height"] > 200
 
 
 def test_everything_to_tap_on_a_phone_is_at_least_44_px(phone: Page) -> None:
