@@ -225,8 +225,9 @@ function renderProfiles() {
   select.value = state.session?.profile_id ?? "";
 }
 
+// The profile shown in the select: a change may still be on its way to the server.
 function currentProfile() {
-  return state.profiles.find((p) => p.id === state.session?.profile_id) || null;
+  return state.profiles.find((p) => String(p.id) === $("#profile").value) || null;
 }
 
 // A new profile, or the session's one edited; a saved profile becomes the session's.

@@ -131,9 +131,13 @@ export function createPlayground(root, { call, onChange }) {
     watcher.observe(node);
   }
 
+  // Whether the turns came in for the session still open (not one left meanwhile).
   async function loadTurns() {
-    const page = await call("GET", `/api/sessions/${sessionId}/messages?limit=${HISTORY}&newest=true`);
+    const asked = sessionId;
+    const page = await call("GET", `/api/sessions/${asked}/messages?limit=${HISTORY}&newest=true`);
+    if (asked !== sessionId) return false;
     turns = turnsOf(page.items);
+    return true;
   }
 
   for (const [slot, column] of columns.entries()) {
@@ -141,6 +145,14 @@ export function createPlayground(root, { call, onChange }) {
       renderColumn(column, slot);
       onChange(chosen());
     });
+  }
+
+  function notice(text) {
+    const column = columns[0];
+    const box = el("p", "msg notice", text);
+    column.answers.append(box);
+    column.answers.scrollTop = column.answers.scrollHeight;
+    setTimeout(() => box.remove(), 6000);
   }
 
   function chosen() {
@@ -157,8 +169,11 @@ export function createPlayground(root, { call, onChange }) {
       fillSelects(session.overrides?.models || [session.model].filter(Boolean));
       turns = [];
       columns.forEach(renderColumn);
-      await loadTurns();
-      columns.forEach(renderColumn);
+      try {
+        if (await loadTurns()) columns.forEach(renderColumn);
+      } catch (error) {
+        notice(`the answers could not load: ${error.message}`);
+      }
     },
     // The prompt goes into every used column; answers stream into the nodes returned.
     beginTurn(prompt) {
@@ -179,12 +194,6 @@ export function createPlayground(root, { call, onChange }) {
     async endTurn() {
       await loadTurns();
     },
-    notice(text) {
-      const column = columns[0];
-      const box = el("p", "msg notice", text);
-      column.answers.append(box);
-      column.answers.scrollTop = column.answers.scrollHeight;
-      setTimeout(() => box.remove(), 6000);
-    },
+    notice,
   };
 }
