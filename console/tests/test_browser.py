@@ -173,7 +173,7 @@ def test_the_playground_compares_two_models(page: Page) -> None:
     page.select_option("#playground-models select[data-slot='0']", "fake/echo")
     page.select_option("#playground-models select[data-slot='1']", "fake/slow")
     say(page, "race")
-    answers = page.locator("#messages .compare .msg.assistant")
+    answers = page.locator("#playground-models .pg-answers .msg.assistant")
     expect(answers).to_have_count(2)
     expect(answers.nth(0).locator(".stats")).to_contain_text("ttft", timeout=15_000)
     expect(answers.nth(1).locator(".stats")).to_contain_text("ttft", timeout=15_000)

@@ -1,6 +1,11 @@
 // The chat page: sessions, model and profile pickers, streaming conversation, playground.
 import { call, streamChat } from "./api.js";
+import { createDrawer } from "./drawer.js";
+import { menus, wireEscape, wireMenus, wireSkipLinks } from "./keyboard.js";
 import { renderInto, throttledRenderer } from "./markdown.js";
+import { createModelPicker } from "./picker.js";
+import { createPlayground } from "./playground.js";
+import { createOverridesDialog, createProfileEditor } from "./profiles.js";
 
 const $ = (selector) => document.querySelector(selector);
 const PAGE = 50;
@@ -18,6 +23,8 @@ const state = {
   controllers: [],
   failedTurn: false,
 };
+// The page's parts in their own modules (model picker, playground, dialogs, drawer), made in wire().
+const parts = {};
 
 // --- small DOM helpers ---------------------------------------------------------------
 
@@ -35,10 +42,6 @@ function el(tag, attrs = {}, ...children) {
 function money(value) {
   if (!value) return "$0";
   return value < 0.01 ? `$${value.toFixed(6)}` : `$${value.toFixed(4)}`;
-}
-
-function perMillion(price) {
-  return price === null || price === undefined ? "?" : `$${(price * 1e6).toFixed(2)}`;
 }
 
 function when(iso) {
@@ -118,7 +121,7 @@ async function openSession(id) {
   document.body.classList.remove("show-sessions");
   renderHeader();
   // Only on opening: re-rendering after each PATCH would undo a choice still in flight.
-  if (state.session.session_type === "playground") renderPlaygroundPickers();
+  if (state.session.session_type === "playground") parts.playground.open(state.session);
   renderSessions();
   try {
     await loadMessages();
@@ -195,104 +198,64 @@ function startRename() {
   input.addEventListener("blur", () => input.isConnected && finish(true));
 }
 
+// The overrides keep the playground's `models`; the dialog edits all the rest.
 function openSettings() {
-  const dialog = $("#settings-dialog");
-  const form = dialog.querySelector("form");
-  const o = state.session.overrides || {};
-  form.system_prompt.value = o.system_prompt ?? "";
-  form.temperature.value = o.temperature ?? "";
-  form.max_tokens.value = o.max_tokens ?? "";
-  dialog.showModal();
-  dialog.addEventListener(
-    "close",
-    async () => {
-      if (dialog.returnValue !== "save") return;
-      const overrides = { ...(state.session.overrides || {}) };
-      const set = (key, value) => (value === "" ? delete overrides[key] : (overrides[key] = value));
-      set("system_prompt", form.system_prompt.value);
-      set("temperature", form.temperature.value === "" ? "" : Number(form.temperature.value));
-      set("max_tokens", form.max_tokens.value === "" ? "" : Number(form.max_tokens.value));
-      try {
-        await patchSession({ overrides });
-      } catch (error) {
-        notice(`overrides not saved: ${error.message}`);
-      }
-    },
-    { once: true },
-  );
+  parts.overrides.open(state.session, currentProfile(), async (overrides) => {
+    const models = state.session.overrides?.models;
+    await patchSession({ overrides: models ? { ...overrides, models } : overrides });
+  });
 }
 
 // --- models and profiles -------------------------------------------------------------
 
 async function loadPickers() {
   [state.models, state.profiles] = await Promise.all([call("GET", "/api/chat/models"), call("GET", "/api/profiles")]);
+  renderProfiles();
+  parts.picker.setModels(state.models);
+  parts.playground.setModels(state.models);
+  $("#model-ids").replaceChildren(...state.models.map((m) => el("option", { value: m.id })));
+}
+
+function renderProfiles() {
   const select = $("#profile");
   select.replaceChildren(
     el("option", { value: "" }, "(none)"),
     ...state.profiles.map((p) => el("option", { value: p.id }, p.name + (p.shared ? "" : " ·mine"))),
   );
-  renderModelList();
+  select.value = state.session?.profile_id ?? "";
+}
+
+// The profile shown in the select: a change may still be on its way to the server.
+function currentProfile() {
+  return state.profiles.find((p) => String(p.id) === $("#profile").value) || null;
+}
+
+// A new profile, or the session's one edited; a saved profile becomes the session's.
+async function editProfile(create) {
+  const profile = create ? null : currentProfile();
+  const result = profile ? await parts.profiles.edit(profile) : await parts.profiles.create();
+  if (!result) return;
+  state.profiles = await call("GET", "/api/profiles");
+  renderProfiles();
+  if (!state.session) return;
+  if (result.saved) await patchSession({ profile_id: result.saved.id });
+  else if (result.deleted) {
+    state.session = await call("GET", `/api/sessions/${state.session.id}`);
+    renderHeader();
+  }
 }
 
 function modelEntry(id) {
   return state.models.find((m) => m.id === id);
 }
 
-function renderModelList() {
-  const text = $("#model-filter").value.toLowerCase();
-  const vision = $("#only-vision").checked;
-  const free = $("#only-free").checked;
-  const routes = $("#only-routes").checked;
-  const shown = state.models.filter(
-    (m) =>
-      (!text || m.id.toLowerCase().includes(text) || (m.name || "").toLowerCase().includes(text)) &&
-      (!vision || m.vision) &&
-      (!free || m.free) &&
-      (!routes || m.kind === "route"),
-  );
-  $("#model-list").replaceChildren(
-    ...shown.map((m) =>
-      el(
-        "li",
-        { role: "option", "data-id": m.id, onclick: () => chooseModel(m.id) },
-        el("span", { class: "m-id" }, m.id),
-        m.kind === "route" ? el("span", { class: "badge" }, "route") : null,
-        m.vision ? el("span", { class: "badge vision" }, "vision") : null,
-        m.free ? el("span", { class: "badge free" }, "free") : null,
-        m.reasoning ? el("span", { class: "badge" }, "reasoning") : null,
-        m.kind === "model"
-          ? el(
-              "span",
-              { class: "m-meta" },
-              `${m.context_length ? Math.round(m.context_length / 1000) + "k ctx · " : ""}in ${perMillion(m.prompt_price)} / out ${perMillion(m.completion_price)} per 1M`,
-            )
-          : null,
-      ),
-    ),
-  );
-  if (!shown.length) $("#model-list").append(el("li", { class: "empty" }, "no model matches"));
-}
-
 async function chooseModel(id) {
-  $("#model-panel").hidden = true;
   localStorage.setItem("switchboard-model", id);
   if (state.session) await patchSession({ model: id });
 }
 
-function renderPlaygroundPickers() {
-  const chosen = state.session.overrides?.models || [state.session.model].filter(Boolean);
-  for (const select of document.querySelectorAll("#playground-models select")) {
-    const slot = Number(select.dataset.slot);
-    select.replaceChildren(
-      el("option", { value: "" }, "—"),
-      ...state.models.map((m) => el("option", { value: m.id }, m.id)),
-    );
-    select.value = chosen[slot] || "";
-  }
-}
-
-function playgroundModels() {
-  return [...document.querySelectorAll("#playground-models select")].map((s) => s.value).filter(Boolean);
+function savePlaygroundModels(models) {
+  return patchSession({ overrides: { ...(state.session.overrides || {}), models } });
 }
 
 // --- messages ------------------------------------------------------------------------
@@ -548,33 +511,28 @@ async function regenerate() {
   await runTurn(answerNode, { session_id: state.session.id, content: "", regenerate: true }, "", []);
 }
 
+// One prompt, saved once, then answered by every column's model at the same time.
 async function sendPlayground(content, images) {
-  const models = playgroundModels();
-  if (!models.length) {
-    notice("Pick up to three models to compare.");
+  if (!parts.playground.chosen().length) {
+    parts.playground.notice("Pick up to three models to compare.");
     return;
   }
-  $("#messages .empty")?.remove();
   let prompt;
   try {
     prompt = await call("POST", `/api/sessions/${state.session.id}/messages`, { content, images });
   } catch (error) {
-    $("#messages").append(errorNode({ code: "request", message: error.message }));
+    parts.playground.notice(`not sent: ${error.message}`);
     return;
   }
-  $("#messages").append(messageNode(prompt));
-  const grid = el("div", { class: "compare" });
-  $("#messages").append(grid);
   clearComposer(false);
   setBusy(true);
-  const runs = models.map((model) => {
-    const node = pendingAnswer(model);
-    grid.append(node);
-    return streamInto(node, { session_id: state.session.id, reply_to: prompt.id, model, content: "" });
-  });
+  const runs = parts.playground.beginTurn(prompt).map(({ model, node }) =>
+    streamInto(node, { session_id: state.session.id, reply_to: prompt.id, model, content: "" }),
+  );
   await Promise.all(runs);
   state.controllers = [];
   setBusy(false);
+  await parts.playground.endTurn();
   refreshSessionMeta();
 }
 
@@ -593,7 +551,7 @@ function stop() {
 // --- attachments ---------------------------------------------------------------------
 
 function modelTakesImages() {
-  const ids = state.session?.session_type === "playground" ? playgroundModels() : [state.session?.model];
+  const ids = state.session?.session_type === "playground" ? parts.playground.chosen() : [state.session?.model];
   return ids.some((id) => {
     const entry = modelEntry(id);
     return entry && (entry.vision || entry.kind === "route");
@@ -642,7 +600,28 @@ function clearComposer(keepText) {
 
 // --- wiring --------------------------------------------------------------------------
 
+function makeParts() {
+  parts.picker = createModelPicker($("#model-picker"), { current: () => state.session?.model, onChoose: chooseModel });
+  parts.playground = createPlayground($("#playground-models"), { call, onChange: savePlaygroundModels });
+  parts.profiles = createProfileEditor($("#profile-dialog"), { call });
+  parts.overrides = createOverridesDialog($("#settings-dialog"));
+  parts.drawer = createDrawer({
+    drawer: $("#sessions"),
+    toggle: $("#toggle-sessions"),
+    close: $("#close-sessions"),
+    backdrop: $("#drawer-backdrop"),
+    behind: [$("#conversation"), $("header.bar"), $(".skip-link")],
+  });
+}
+
+// Escape closes the innermost open thing; with nothing open it stops a running answer.
+const streaming = { isOpen: () => !$("#stop").hidden, close: () => $("#stop").click() };
+
 function wire() {
+  makeParts();
+  wireEscape([parts.picker, menus, parts.drawer, streaming]);
+  wireMenus();
+  wireSkipLinks();
   $("#composer").addEventListener("submit", send);
   $("#input").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
@@ -688,31 +667,16 @@ function wire() {
   for (const button of document.querySelectorAll("#session-menu [data-action]")) {
     button.addEventListener("click", () => sessionAction(button.dataset.action));
   }
-  $("#model-button").addEventListener("click", () => {
-    $("#model-panel").hidden = !$("#model-panel").hidden;
-    if (!$("#model-panel").hidden) $("#model-filter").focus();
-  });
-  for (const id of ["#model-filter", "#only-vision", "#only-free", "#only-routes"]) {
-    $(id).addEventListener("input", renderModelList);
-  }
   $("#profile").addEventListener("change", (e) => {
     const value = e.target.value;
     patchSession({ profile_id: value ? Number(value) : null });
   });
-  for (const select of document.querySelectorAll("#playground-models select")) {
-    select.addEventListener("change", () => {
-      const models = playgroundModels();
-      patchSession({ overrides: { ...(state.session.overrides || {}), models } });
-    });
-  }
+  $("#profile-edit").addEventListener("click", () => editProfile(false));
+  $("#profile-new").addEventListener("click", () => editProfile(true));
   $("#messages").addEventListener("scroll", (e) => {
     const box = e.target;
     state.userScrolled = box.scrollHeight - box.scrollTop - box.clientHeight > 80;
     if (box.scrollTop < 40) loadOlder();
-  });
-  $("#toggle-sessions").addEventListener("click", () => document.body.classList.toggle("show-sessions"));
-  document.addEventListener("click", (e) => {
-    if (!$("#model-picker").contains(e.target)) $("#model-panel").hidden = true;
   });
 }
 
