@@ -358,6 +358,8 @@ def test_without_a_profile_the_overrides_dialog_shows_the_defaults(desktop: Page
 def test_a_shared_profile_is_read_only_for_a_user(desktop: Page) -> None:
     new_session(desktop)
     desktop.select_option("#profile", label="terse")
+    desktop.wait_for_timeout(300)  # the session's PATCH re-renders the header
+    expect(desktop.locator("#profile option:checked")).to_have_text("terse")
     desktop.click("#profile-edit")
     expect(desktop.locator("#profile-readonly")).to_be_visible()
     expect(desktop.locator("#profile-dialog [name=name]")).to_have_value("terse")
