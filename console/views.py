@@ -17,7 +17,8 @@ from routing.models import Route
 
 @login_required
 @ensure_csrf_cookie
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HttpRequest, session_id: str = "") -> HttpResponse:
+    """The chat page; `/c/<session_id>` is the same page, whose script opens that session."""
     return render(request, "console/chat.html", {"page": "chat"})
 
 
