@@ -185,6 +185,7 @@ def test_a_documents_question_goes_through_the_one_composer_and_is_kept(desktop:
     expect(citation).to_contain_text("Staff may work remotely three days per week.")
     expect(desktop).to_have_url(SESSION_URL)
     expect(desktop.locator("#input")).to_have_value("")
+    expect(desktop.locator("#messages .turn-action")).to_have_count(0)  # chat-only actions
 
     desktop.reload()
     loaded(desktop)

@@ -330,7 +330,8 @@ function statsLine(message) {
 // Regenerate sits on the last answer, edit on the last question.
 function markLastTurn() {
   for (const old of document.querySelectorAll(".turn-action")) old.remove();
-  if (state.session.session_type === "playground") return;
+  // Regenerate and edit go through the chat stream, which knows nothing of documents.
+  if (["playground", "documents"].includes(state.session.session_type)) return;
   const all = [...document.querySelectorAll("#messages > .msg.user, #messages > .msg.assistant")];
   const lastUser = all.filter((n) => n.classList.contains("user")).pop();
   const lastAnswer = all[all.length - 1];
