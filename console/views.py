@@ -25,7 +25,8 @@ MERMAID_STYLES = {"style-src-elem": [SELF, UNSAFE_INLINE], "style-src-attr": [UN
 @login_required
 @ensure_csrf_cookie
 @csp_update(MERMAID_STYLES)
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HttpRequest, session_id: str = "") -> HttpResponse:
+    """The chat page; `/c/<session_id>` is the same page, whose script opens that session."""
     return render(request, "console/chat.html", {"page": "chat"})
 
 

@@ -23,7 +23,7 @@ from chat import outbound
 from chat.gateway import CallContext, GatewayError
 from chat.models import ApiKey
 from config.auth import AdminKey, UserSession, user_auth
-from documents import ingestion, qa
+from documents import ingestion, qa, transcript
 from documents.filetypes import RefusedFile
 from documents.models import Chunk, Document
 from documents.models import Status as DocumentStatus
@@ -131,19 +131,33 @@ def prepare_question(
         if document.status != DocumentStatus.READY:
             why = f": {document.error}" if document.error else ""
             raise HttpError(409, f"document_ids: document {document.pk} is {document.status}{why}")
-    model = payload.model or qa.default_model()
+    session = None
+    if payload.session_id:
+        session = transcript.documents_session(request, payload.session_id)
+    model = payload.model or (session.model if session else "") or qa.default_model()
     if model is None:
         raise HttpError(400, "model: none given, and no active route or provider to default to.")
-    return qa.prepare(payload.question, list(document_ids), model)
+    question = qa.prepare(payload.question, list(document_ids), model)
+    if session is not None:
+        question.transcript = transcript.Transcript.begin(
+            session, payload.question, request_id_of(request)
+        )
+    return question
 
 
-def call_context(request: HttpRequest) -> CallContext:
+def request_id_of(request: HttpRequest) -> str:
+    return (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
+
+
+def call_context(request: HttpRequest, question: qa.Question) -> CallContext:
     auth = request.auth  # type: ignore[attr-defined]
+    kept = question.transcript
     return CallContext(
-        request_id=(request.headers.get("x-request-id") or uuid.uuid4().hex)[:64],
+        request_id=kept.request_id if kept is not None else request_id_of(request),
         source="documents",
         user_id=owner_id(request),
         api_key_id=auth.pk if isinstance(auth, ApiKey) else None,
+        session_id=str(kept.session.pk) if kept is not None else None,
     )
 
 
@@ -161,7 +175,7 @@ def refusal(exc: GatewayError) -> JsonResponse:
 
 async def answer(request: HttpRequest, question: qa.Question) -> Any:
     try:
-        return await qa.answer(question, call_context(request))
+        return await qa.answer(question, call_context(request, question))
     except GatewayError as exc:
         return refusal(exc)
 
@@ -170,7 +184,7 @@ async def answer_stream(
     request: HttpRequest, question: qa.Question
 ) -> StreamingHttpResponse | JsonResponse:
     try:
-        stream = await qa.open_answer_stream(question, call_context(request))
+        stream = await qa.open_answer_stream(question, call_context(request, question))
     except GatewayError as exc:
         return refusal(exc)
     response = StreamingHttpResponse(qa.relay(question, stream), content_type="text/event-stream")

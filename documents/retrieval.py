@@ -4,6 +4,11 @@ One function, `search`, over two engines: SQLite FTS5 with BM25 and PostgreSQL
 full-text search with ts_rank_cd. Both stem English (porter / the 'english' config) and
 both get the question as an OR of its meaningful terms, so a chunk need not contain
 every word of a conversational question to be found.
+
+Stemming makes "failed", "failing" and "fails" find "fail", and "routing" find "route".
+Compounds are only half covered: each pair of adjacent words is also searched joined, so
+"fail over" finds "failover"; the reverse ("failover" finding "fail over") would need a
+dictionary to split words and is not attempted.
 """
 
 from __future__ import annotations
@@ -48,9 +53,23 @@ def query_terms(question: str) -> list[str]:
     return terms[:MAX_TERMS]
 
 
+def joined_pairs(question: str) -> list[str]:
+    """Adjacent words written together ("fail over" -> "failover"), stopwords included:
+    compounds often end in one ("log in", "set up")."""
+    words = [w for w in _WORD.findall(question.lower()) if w.isalpha()]
+    return [first + second for first, second in zip(words, words[1:], strict=False)]
+
+
+def search_terms(question: str) -> list[str]:
+    """The question's terms, then its joined pairs, without repeats."""
+    terms = query_terms(question)
+    terms += [pair for pair in joined_pairs(question) if pair not in terms]
+    return terms[: 2 * MAX_TERMS]
+
+
 def search(question: str, document_ids: Sequence[int], k: int = 5) -> list[Hit]:
     """The best `k` chunks of the given documents for `question`, best first."""
-    terms = query_terms(question)
+    terms = search_terms(question)
     if not terms or not document_ids or k <= 0:
         return []
     ranked = _RANKERS[connection.vendor](terms, list(document_ids), k)

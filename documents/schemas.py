@@ -42,6 +42,8 @@ class ChunkOut(Schema):
 class QuestionIn(Schema):
     question: Question
     model: ModelName | None = None
+    # A documents session of the caller's: the question and its answer are kept there.
+    session_id: str | None = Field(None, max_length=64)
 
 
 class MultiQuestionIn(QuestionIn):
@@ -64,3 +66,6 @@ class AnswerOut(Schema):
     citations: list[CitationOut]
     model: str | None = None
     provider: str | None = None
+    # With a session_id: the saved question and answer.
+    prompt_message_id: int | None = None
+    message_id: int | None = None

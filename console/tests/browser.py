@@ -9,6 +9,7 @@ are re-exported by console/tests/conftest.py; each test_browser_*.py module call
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -218,9 +219,9 @@ def sessions_panel(page: Page) -> None:
 def new_session(page: Page, kind: str = "chat", model: str = "fake/echo") -> None:
     sessions_panel(page)
     page.select_option("#new-type", kind)
-    before = page.url
     page.click("#new-session")
-    expect(page).not_to_have_url(before)
+    # A draft has its own address; the session is saved (/c/<id>) with its first message.
+    expect(page).to_have_url(re.compile(rf"/\?new={kind}$"))
     expect(page.locator("#messages")).to_have_attribute("data-loaded", "1")
     expect(page.locator("#type-badge")).to_have_text(kind)
     if kind != "playground":

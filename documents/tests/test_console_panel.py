@@ -13,7 +13,8 @@ def test_the_documents_panel_renders_with_its_script() -> None:
     assert 'data-max-bytes="1234"' in html
     assert 'type="module" src="/static/console/documents.js"' in html
     assert 'href="/static/console/documents.css"' in html and "<style" not in html
-    assert 'class="docs-ask"' in html and 'class="docs-passage"' in html
+    assert 'class="docs-passage"' in html
+    assert "<textarea" not in html  # questions go through the chat page's one composer
 
 
 def test_the_panel_script_uses_the_documents_api() -> None:

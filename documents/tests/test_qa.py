@@ -93,6 +93,8 @@ def test_when_nothing_is_relevant_it_says_so_without_calling_the_model(
         "citations": [],
         "model": None,
         "provider": None,
+        "prompt_message_id": None,
+        "message_id": None,
     }
     assert fake_openai.requests == []
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client
 
 from documents.models import Chunk, Document
-from documents.retrieval import fts5_query, query_terms, search
+from documents.retrieval import fts5_query, query_terms, search, search_terms
 from documents.tests.conftest import HANDBOOK_QUESTIONS, upload
 from documents.tests.files import make_docx, make_pdf
 
@@ -132,3 +132,72 @@ def test_reprocessing_replaces_chunks_in_the_index(handbook: dict[str, Any]) -> 
 
     hits = search("espresso machine descaled", [handbook["id"]], k=20)
     assert [h.chunk.section for h in hits].count("Coffee") == 1
+
+
+# --- stemming and compounds (on either engine) --------------------------------------------
+
+RUNBOOK = """# Runbook
+
+## Failover
+
+The failover to the replica takes thirty seconds.
+
+## Outages
+
+When the primary fails, the on-call engineer is paged.
+
+## Routes
+
+Each route sends traffic to the cheapest healthy provider.
+
+## Backups
+
+The nightly backup is copied to cold storage and kept for ninety days.
+"""
+
+
+@pytest.fixture
+def runbook(as_alice: Client) -> dict[str, Any]:
+    response = upload(as_alice, "runbook.md", RUNBOOK.encode())
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    ("question", "section"),
+    [
+        ("what happens when the primary failed?", "Outages"),
+        ("primary failing", "Outages"),
+        ("how does routing work?", "Routes"),
+        ("which routes exist", "Routes"),
+        ("how long are backups kept?", "Backups"),
+        ("is traffic sent somewhere", "Routes"),
+    ],
+)
+def test_other_forms_of_a_word_find_it(
+    runbook: dict[str, Any], question: str, section: str
+) -> None:
+    hits = search(question, [runbook["id"]], k=3)
+
+    assert hits and hits[0].chunk.section == section
+
+
+def test_two_words_find_the_compound_written_as_one(runbook: dict[str, Any]) -> None:
+    hits = search("fail over", [runbook["id"]], k=3)
+
+    assert "Failover" in [h.chunk.section for h in hits]
+
+
+def test_a_word_not_in_the_text_in_any_form_finds_nothing(runbook: dict[str, Any]) -> None:
+    assert search("kubernetes upgrades", [runbook["id"]]) == []
+
+
+def test_adjacent_words_are_also_searched_joined() -> None:
+    assert search_terms("how does fail over work?") == [
+        "fail",
+        "work",
+        "howdoes",
+        "doesfail",
+        "failover",
+        "overwork",
+    ]

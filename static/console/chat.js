@@ -1,11 +1,23 @@
-// The chat page: sessions, model and profile pickers, streaming conversation, playground.
+// The chat page: model and profile pickers, streaming conversation, playground; which
+// session is open and the session list live in sessions.js.
 import { call, streamChat } from "./api.js";
 import { createDrawer } from "./drawer.js";
 import { menus, wireEscape, wireMenus, wireSkipLinks } from "./keyboard.js";
+import { askDocuments, citationList } from "./documents.js";
 import { renderInto, throttledRenderer } from "./markdown.js";
 import { createModelPicker } from "./picker.js";
 import { createPlayground } from "./playground.js";
 import { createOverridesDialog, createProfileEditor } from "./profiles.js";
+import {
+  ensureSession,
+  loadSessions,
+  newSession,
+  openFromUrl,
+  openSession,
+  renderSessions,
+  updateSession,
+  wireSessions,
+} from "./sessions.js";
 
 const $ = (selector) => document.querySelector(selector);
 const PAGE = 50;
@@ -44,12 +56,6 @@ function money(value) {
   return value < 0.01 ? `$${value.toFixed(6)}` : `$${value.toFixed(4)}`;
 }
 
-function when(iso) {
-  const date = new Date(iso);
-  const today = new Date().toDateString() === date.toDateString();
-  return today ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : date.toLocaleDateString();
-}
-
 function notice(text) {
   const box = el("div", { class: "msg notice" }, text);
   $("#messages").append(box);
@@ -62,77 +68,22 @@ function scrollDown() {
   box.scrollTop = box.scrollHeight;
 }
 
-// --- sessions ------------------------------------------------------------------------
+// --- the open session ----------------------------------------------------------------
 
-async function loadSessions(append = false) {
-  const offset = append ? state.sessions.length : 0;
-  const query = new URLSearchParams({ limit: PAGE, offset, search: state.search });
-  const page = await call("GET", `/api/sessions?${query}`);
-  state.sessions = append ? state.sessions.concat(page.items) : page.items;
-  state.sessionCount = page.count;
-  renderSessions();
-}
-
-function renderSessions() {
-  const list = $("#session-list");
-  list.replaceChildren(
-    ...state.sessions.map((s) =>
-      el(
-        "li",
-        { class: s.id === state.session?.id ? "active" : "", "data-id": s.id },
-        el(
-          "button",
-          { type: "button", onclick: () => openSession(s.id) },
-          el("span", { class: "s-title" }, s.title),
-          el("span", { class: "s-meta" }, `${s.session_type} · ${when(s.updated_at)}`),
-        ),
-      ),
-    ),
-  );
-  if (!state.sessions.length) list.append(el("li", { class: "empty" }, state.search ? "no match" : "no sessions yet"));
-  $("#more-sessions").hidden = state.sessions.length >= state.sessionCount;
-}
-
-async function newSession() {
-  const type = $("#new-type").value;
-  const model = state.session?.model || lastModel() || "";
-  const body = { session_type: type, model };
-  if (type === "playground") body.title = "Playground";
-  if (state.session?.profile_id) body.profile_id = state.session.profile_id;
-  const session = await call("POST", "/api/sessions", body);
-  state.search = "";
-  $("#search").value = "";
-  await loadSessions();
-  await openSession(session.id);
-  $("#input").focus();
-}
-
-function lastModel() {
-  return localStorage.getItem("switchboard-model");
-}
-
-async function openSession(id) {
-  // Sending waits until the conversation is loaded, or loading would wipe the new turn.
-  state.loading = true;
-  $("#messages").dataset.loaded = "0";
-  state.session = await call("GET", `/api/sessions/${id}`);
-  location.hash = id;
-  state.failedTurn = false;
+// Draws the session sessions.js opened: saved (its messages load) or a draft (empty).
+async function showSession(session) {
   document.body.classList.remove("show-sessions");
   renderHeader();
   // Only on opening: re-rendering after each PATCH would undo a choice still in flight.
-  if (state.session.session_type === "playground") parts.playground.open(state.session);
-  renderSessions();
-  try {
-    await loadMessages();
-  } finally {
-    state.loading = false;
-    $("#messages").dataset.loaded = "1";
-  }
+  if (session.session_type === "playground") parts.playground.open(session);
+  if (!session.draft) return loadMessages();
+  state.oldestId = null;
+  state.hasOlder = false;
+  $("#messages").replaceChildren(el("p", { class: "empty" }, "> pick a model and say something_"));
 }
 
 async function patchSession(changes) {
-  state.session = await call("PATCH", `/api/sessions/${state.session.id}`, changes);
+  state.session = await updateSession(changes);
   renderHeader();
   const index = state.sessions.findIndex((s) => s.id === state.session.id);
   if (index >= 0) state.sessions[index] = state.session;
@@ -145,8 +96,8 @@ function renderHeader() {
   $("#type-badge").textContent = s ? s.session_type : "chat";
   $("#model-name").textContent = s?.model || "choose…";
   $("#profile").value = s?.profile_id ?? "";
-  $("#export-md").href = s ? `/api/sessions/${s.id}/export?format=md` : "#";
-  $("#export-json").href = s ? `/api/sessions/${s.id}/export?format=json` : "#";
+  $("#export-md").href = s?.id ? `/api/sessions/${s.id}/export?format=md` : "#";
+  $("#export-json").href = s?.id ? `/api/sessions/${s.id}/export?format=json` : "#";
   const playground = s?.session_type === "playground";
   $("#chat").classList.toggle("playground", playground);
   $("#playground-models").hidden = !playground;
@@ -164,7 +115,7 @@ function renderTotal() {
 async function sessionAction(action) {
   $("#session-menu").open = false;
   const s = state.session;
-  if (!s) return;
+  if (!s || (s.draft && (action === "clone" || action === "delete"))) return;
   if (action === "rename") return startRename();
   if (action === "settings") return openSettings();
   if (action === "clone") {
@@ -176,8 +127,8 @@ async function sessionAction(action) {
     await call("DELETE", `/api/sessions/${s.id}`);
     state.session = null;
     await loadSessions();
-    if (state.sessions.length) await openSession(state.sessions[0].id);
-    else await newSession();
+    if (state.sessions.length) await openSession(state.sessions[0].id, "replace");
+    else await newSession(undefined, "replace");
   }
 }
 
@@ -320,6 +271,7 @@ function messageNode(message) {
     el("header", {}, el("span", { class: "role" }, message.role === "user" ? "you" : message.model || message.role)),
     body,
   );
+  if (message.citations?.length) node.append(citationList(message.citations));
   if (message.images?.length) {
     node.append(el("div", { class: "thumbs" }, ...message.images.map((src) => el("img", { src, alt: "attached image" }))));
   }
@@ -341,7 +293,8 @@ function statsLine(message) {
 // Regenerate sits on the last answer, edit on the last question.
 function markLastTurn() {
   for (const old of document.querySelectorAll(".turn-action")) old.remove();
-  if (state.session.session_type === "playground") return;
+  // Regenerate and edit go through the chat stream, which knows nothing of documents.
+  if (["playground", "documents"].includes(state.session.session_type)) return;
   const all = [...document.querySelectorAll("#messages > .msg.user, #messages > .msg.assistant")];
   const lastUser = all.filter((n) => n.classList.contains("user")).pop();
   const lastAnswer = all[all.length - 1];
@@ -447,11 +400,13 @@ async function send(event) {
   const content = input.value;
   const images = state.attachments.map((a) => a.url);
   if (!content.trim() && !images.length) return;
+  if (state.session.session_type === "documents") return askDocuments(content);
   if (state.session.session_type === "playground") return sendPlayground(content, images);
   if (!state.session.model) {
     notice("Choose a model first (model: choose…).");
     return;
   }
+  if (!(await ensureSession())) return;
   const resend = state.editing || state.failedTurn;
   const body = { session_id: state.session.id, content, images };
   if (resend) body.regenerate = true;
@@ -517,6 +472,7 @@ async function sendPlayground(content, images) {
     parts.playground.notice("Pick up to three models to compare.");
     return;
   }
+  if (!(await ensureSession())) return;
   let prompt;
   try {
     prompt = await call("POST", `/api/sessions/${state.session.id}/messages`, { content, images });
@@ -653,16 +609,6 @@ function wire() {
     e.target.value = "";
   });
   $("#stop").addEventListener("click", stop);
-  $("#new-session").addEventListener("click", newSession);
-  let searchTimer;
-  $("#search").addEventListener("input", (e) => {
-    clearTimeout(searchTimer);
-    searchTimer = setTimeout(() => {
-      state.search = e.target.value;
-      loadSessions();
-    }, 200);
-  });
-  $("#more-sessions").addEventListener("click", () => loadSessions(true));
   $("#title").addEventListener("click", () => state.session && startRename());
   for (const button of document.querySelectorAll("#session-menu [data-action]")) {
     button.addEventListener("click", () => sessionAction(button.dataset.action));
@@ -682,19 +628,10 @@ function wire() {
 
 async function start() {
   wire();
+  wireSessions(state, { show: showSession, saved: renderHeader, refresh: refreshSessionMeta, notice });
   await loadPickers();
   await loadSessions();
-  const wanted = location.hash.slice(1);
-  if (wanted && !state.sessions.some((s) => s.id === wanted)) {
-    try {
-      return await openSession(wanted);
-    } catch {
-      location.hash = "";
-    }
-  }
-  if (wanted && state.sessions.some((s) => s.id === wanted)) return openSession(wanted);
-  if (state.sessions.length) return openSession(state.sessions[0].id);
-  return newSession();
+  await openFromUrl();
 }
 
 start()

@@ -1,7 +1,13 @@
-// The documents panel: upload with progress, status polling, pick documents, ask with a
-// streamed answer whose [n] citations open the quoted passage. Talks to /api/documents only.
+// The documents panel: upload with progress, status polling, pick the documents to ask
+// about, and the dialog that shows a cited passage. Questions come from the chat page's
+// one composer (askDocuments): the question and its streamed answer are kept as messages
+// of the documents session, with the citations listed under the answer.
 
 import { call, readEvents } from "./api.js";
+import { renderInto, throttledRenderer } from "./markdown.js";
+import { currentSession, ensureSession, refreshSession } from "./sessions.js";
+
+const PICKED = "switchboard-documents"; // the picked ids survive a reload
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -49,13 +55,11 @@ class DocumentsPanel {
   constructor(root) {
     this.root = root;
     this.maxBytes = Number(root.dataset.maxBytes) || 10 * 1024 * 1024;
-    this.selected = new Set();
+    this.selected = new Set(JSON.parse(localStorage.getItem(PICKED) || "[]"));
     this.documents = [];
-    this.citations = [];
     this.q = (selector) => root.querySelector(selector);
     this.q(".docs-upload-button").addEventListener("click", () => this.q(".docs-file").click());
     this.q(".docs-file").addEventListener("change", (e) => this.uploadAll([...e.target.files]));
-    this.q(".docs-ask").addEventListener("submit", (e) => { e.preventDefault(); this.ask(); });
     this.refresh();
   }
 
@@ -76,7 +80,8 @@ class DocumentsPanel {
     const list = this.q(".docs-list");
     list.replaceChildren(...this.documents.map((d) => this.row(d)));
     this.q(".docs-empty").hidden = this.documents.length > 0;
-    this.q(".docs-picked").textContent = `${this.selected.size} selected`;
+    this.q(".docs-picked").textContent = `${this.selected.size} selected: questions in this session ask them`;
+    localStorage.setItem(PICKED, JSON.stringify([...this.selected]));
     this.root.dispatchEvent(new CustomEvent("documents:selection", { detail: { ids: [...this.selected] } }));
   }
 
@@ -131,73 +136,19 @@ class DocumentsPanel {
     }
   }
 
-  async ask() {
-    const textarea = this.q(".docs-ask textarea");
-    const question = textarea.value.trim();
-    if (!question) return;
-    const answer = this.q(".docs-answer");
-    const text = this.q(".docs-answer-text");
-    const list = this.q(".docs-citations");
-    answer.hidden = false;
-    list.replaceChildren();
-    if (this.selected.size === 0) {
-      text.textContent = "Select at least one ready document first.";
+  async open(citation) {
+    const dialog = this.q(".docs-passage");
+    const pre = this.q(".docs-passage-text");
+    let chunk;
+    try {
+      chunk = await call("GET", `/api/documents/${citation.document_id}/chunks/${citation.chunk_id}`);
+    } catch (error) {
+      this.q(".docs-passage-where").textContent = citation.document_title || "document";
+      pre.textContent = error.status === 404 ? "That document is no longer there." : error.message;
+      dialog.showModal();
       return;
     }
-    text.textContent = "";
-    const button = this.q(".docs-ask button[type=submit]");
-    button.disabled = true;
-    let raw = "";
-    try {
-      const response = await fetch("/api/documents/qa/stream", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        credentials: "same-origin",
-        body: JSON.stringify({ question, document_ids: [...this.selected] }),
-      });
-      if (!response.ok) {
-        const data = await response.json().catch(() => ({}));
-        throw new Error(data.detail || `HTTP ${response.status}`);
-      }
-      await readEvents(response, (name, data) => {
-        if (name === "token") { raw += data.text; text.textContent = raw; }
-        else if (name === "citations") this.showAnswer(raw, data.citations);
-        else if (name === "error") text.append(el("p", { class: "error" }, data.message));
-      });
-    } catch (error) {
-      text.append(el("p", { class: "error" }, error.message));
-    } finally {
-      button.disabled = false;
-    }
-  }
-
-  // Replace [n] markers with links that open the cited passage.
-  showAnswer(raw, citations) {
-    this.citations = citations;
-    const byNumber = new Map(citations.map((c) => [c.number, c]));
-    const text = this.q(".docs-answer-text");
-    text.replaceChildren();
-    let last = 0;
-    for (const match of raw.matchAll(/\[(\d+)\]/g)) {
-      text.append(raw.slice(last, match.index));
-      const citation = byNumber.get(Number(match[1]));
-      text.append(citation ? this.link(`[${match[1]}]`, citation) : match[0]);
-      last = match.index + match[0].length;
-    }
-    text.append(raw.slice(last));
-    this.q(".docs-citations").replaceChildren(...citations.map((c) => el("li", {},
-      this.link(`[${c.number}] ${c.document_title}, ${c.page_or_section}`, c), ` — “${c.quote}”`)));
-  }
-
-  link(label, citation) {
-    return el("a", { href: "#", onclick: (e) => { e.preventDefault(); this.open(citation); } }, label);
-  }
-
-  async open(citation) {
-    const chunk = await call("GET", `/api/documents/${citation.document_id}/chunks/${citation.chunk_id}`);
-    const dialog = this.q(".docs-passage");
     this.q(".docs-passage-where").textContent = `${citation.document_title} · ${chunk.page_or_section}`;
-    const pre = this.q(".docs-passage-text");
     const at = chunk.text.indexOf(citation.quote.replace(/…$/, ""));
     if (at >= 0) {
       const quoteLength = citation.quote.replace(/…$/, "").length;
@@ -211,4 +162,95 @@ class DocumentsPanel {
   }
 }
 
-for (const root of document.querySelectorAll(".docs-panel")) new DocumentsPanel(root);
+const root = document.querySelector(".docs-panel");
+const panel = root ? new DocumentsPanel(root) : null;
+
+// --- questions from the chat composer ------------------------------------------------
+
+const $ = (selector) => document.querySelector(selector);
+
+// Under an answer: each cited passage's quote and where it is; a click shows it in place.
+export function citationList(citations) {
+  return el("ol", { class: "citations", "aria-label": "sources" }, ...citations.map((c) => el("li", {},
+    el("button", { type: "button", class: "citation quiet", onclick: () => panel?.open(c) },
+      `[${c.number ?? "·"}] ${c.document_title || `document ${c.document_id}`} · ${c.page_or_section}`),
+    el("q", {}, c.quote))));
+}
+
+function conversationNode(role, label, ...children) {
+  return el("article", { class: `msg ${role}` }, el("header", {}, el("span", { class: "role" }, label)), ...children);
+}
+
+function say(node) {
+  $("#messages .empty")?.remove();
+  $("#messages").append(node);
+  $("#messages").scrollTop = $("#messages").scrollHeight;
+}
+
+function notice(text) {
+  const box = el("div", { class: "msg notice" }, text);
+  say(box);
+  setTimeout(() => box.remove(), 6000);
+}
+
+let asking = false;
+
+// A question of a documents session, from the main composer: saved with its answer.
+export async function askDocuments(text) {
+  const ids = panel ? [...panel.selected] : [];
+  if (asking) return;
+  if (!ids.length) {
+    notice("Pick at least one ready document in the documents panel first.");
+    return;
+  }
+  asking = true;
+  $("#send").disabled = true;
+  try {
+    const session = await ensureSession();
+    if (session) await answerInto(session, text, ids);
+  } finally {
+    asking = false;
+    $("#send").disabled = false;
+  }
+}
+
+async function answerInto(session, question, ids) {
+  const body = el("div", { class: "body" });
+  const stats = el("footer", { class: "stats" }, "");
+  const answer = conversationNode("assistant streaming", session.model || "documents", body);
+  say(conversationNode("user", "you", el("div", { class: "body" }, question)));
+  say(answer);
+  $("#input").value = "";
+  const render = throttledRenderer(body);
+  let raw = "";
+  const payload = { question, document_ids: ids, session_id: session.id };
+  if (session.model) payload.model = session.model;
+  try {
+    const response = await fetch("/api/documents/qa/stream", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      credentials: "same-origin",
+      body: JSON.stringify(payload),
+    });
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
+      throw new Error(data.detail || `HTTP ${response.status}`);
+    }
+    await readEvents(response, (name, data) => {
+      if (name === "token") { raw += data.text; render(raw); }
+      else if (name === "citations" && data.citations.length) answer.append(citationList(data.citations));
+      else if (name === "usage") stats.textContent = `${data.prompt_tokens}+${data.completion_tokens} tok`;
+      else if (name === "done") answer.dataset.id = data.message_id ?? "";
+      else if (name === "error") answer.after(el("div", { class: "msg error-box", role: "alert" },
+        el("b", {}, `✗ ${data.code || "error"}: `), data.message));
+    });
+  } catch (error) {
+    answer.after(el("div", { class: "msg error-box", role: "alert" }, el("b", {}, "✗ error: "), error.message));
+    if (!$("#input").value) $("#input").value = question;
+  } finally {
+    answer.classList.remove("streaming");
+    renderInto(body, raw);
+    answer.append(stats);
+  }
+  await refreshSession();
+}
