@@ -1,9 +1,9 @@
 // The chat page: sessions, model and profile pickers, streaming conversation, playground.
-import { call, streamChat } from "./api.js";
-import { renderInto, throttledRenderer } from "./markdown.js";
+import { call } from "./api.js";
+import { el, loadMessages, messageNode, money, PAGE, resetFind, scrollDown, setupConversation } from "./conversation.js";
+import { edit, errorNode, pendingAnswer, refreshSessionMeta, regenerate, retry, send, setBusy, setupTurns, stop, streamInto } from "./turns.js";
 
 const $ = (selector) => document.querySelector(selector);
-const PAGE = 50;
 
 const state = {
   sessions: [],
@@ -12,30 +12,12 @@ const state = {
   session: null,
   models: [],
   profiles: [],
-  oldestId: null,
-  hasOlder: false,
   attachments: [],
   controllers: [],
-  failedTurn: false,
+  editing: null, // { id }: the question the composer is writing a new version of
 };
 
 // --- small DOM helpers ---------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null) node.setAttribute(key, value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
-function money(value) {
-  if (!value) return "$0";
-  return value < 0.01 ? `$${value.toFixed(6)}` : `$${value.toFixed(4)}`;
-}
 
 function perMillion(price) {
   return price === null || price === undefined ? "?" : `$${(price * 1e6).toFixed(2)}`;
@@ -52,11 +34,6 @@ function notice(text) {
   $("#messages").append(box);
   scrollDown();
   setTimeout(() => box.remove(), 6000);
-}
-
-function scrollDown() {
-  const box = $("#messages");
-  box.scrollTop = box.scrollHeight;
 }
 
 // --- sessions ------------------------------------------------------------------------
@@ -114,7 +91,8 @@ async function openSession(id) {
   $("#messages").dataset.loaded = "0";
   state.session = await call("GET", `/api/sessions/${id}`);
   location.hash = id;
-  state.failedTurn = false;
+  state.editing = null;
+  resetFind();
   document.body.classList.remove("show-sessions");
   renderHeader();
   // Only on opening: re-rendering after each PATCH would undo a choice still in flight.
@@ -295,258 +273,7 @@ function playgroundModels() {
   return [...document.querySelectorAll("#playground-models select")].map((s) => s.value).filter(Boolean);
 }
 
-// --- messages ------------------------------------------------------------------------
-
-async function loadMessages() {
-  const box = $("#messages");
-  box.replaceChildren();
-  const page = await call("GET", `/api/sessions/${state.session.id}/messages?limit=${PAGE}&newest=true`);
-  state.oldestId = page.items.length ? page.items[0].id : null;
-  state.hasOlder = page.count > page.items.length;
-  renderMessages(page.items, false);
-  if (!page.items.length) box.append(el("p", { class: "empty" }, "> pick a model and say something_"));
-  markLastTurn();
-  scrollDown();
-}
-
-async function loadOlder() {
-  if (!state.hasOlder || !state.oldestId || state.loadingOlder) return;
-  state.loadingOlder = true;
-  const box = $("#messages");
-  const before = box.scrollHeight;
-  const page = await call(
-    "GET",
-    `/api/sessions/${state.session.id}/messages?limit=${PAGE}&before=${state.oldestId}`,
-  );
-  if (page.items.length) {
-    state.oldestId = page.items[0].id;
-    renderMessages(page.items, true);
-    box.scrollTop = box.scrollHeight - before;
-  }
-  state.hasOlder = page.items.length === PAGE;
-  state.loadingOlder = false;
-}
-
-function renderMessages(messages, prepend) {
-  const nodes = [];
-  let grid = null;
-  const playground = state.session.session_type === "playground";
-  for (const message of messages) {
-    if (playground && message.role === "assistant") {
-      if (!grid) {
-        grid = el("div", { class: "compare" });
-        nodes.push(grid);
-      }
-      grid.append(messageNode(message));
-      continue;
-    }
-    grid = null;
-    nodes.push(messageNode(message));
-  }
-  const box = $("#messages");
-  if (prepend) box.prepend(...nodes);
-  else box.append(...nodes);
-}
-
-function messageNode(message) {
-  const body = el("div", { class: "body" });
-  renderInto(body, message.content);
-  const node = el(
-    "article",
-    { class: `msg ${message.role} ${message.status || ""}`, "data-id": message.id ?? "" },
-    el("header", {}, el("span", { class: "role" }, message.role === "user" ? "you" : message.model || message.role)),
-    body,
-  );
-  if (message.images?.length) {
-    node.append(el("div", { class: "thumbs" }, ...message.images.map((src) => el("img", { src, alt: "attached image" }))));
-  }
-  if (message.role === "assistant") node.append(statsLine(message));
-  return node;
-}
-
-function statsLine(message) {
-  const parts = [];
-  if (message.status === "stopped") parts.push("⏹ stopped");
-  if (message.status === "error") parts.push(`⚠ ${message.error || "failed"}`);
-  if (message.prompt_tokens || message.completion_tokens)
-    parts.push(`${message.prompt_tokens}+${message.completion_tokens} tok`, money(message.cost_usd));
-  if (message.ttft_ms != null) parts.push(`ttft ${message.ttft_ms} ms`);
-  if (message.latency_ms != null) parts.push(`${(message.latency_ms / 1000).toFixed(2)} s`);
-  return el("footer", { class: "stats" }, parts.join(" · "));
-}
-
-// Regenerate sits on the last answer, edit on the last question.
-function markLastTurn() {
-  for (const old of document.querySelectorAll(".turn-action")) old.remove();
-  if (state.session.session_type === "playground") return;
-  const all = [...document.querySelectorAll("#messages > .msg.user, #messages > .msg.assistant")];
-  const lastUser = all.filter((n) => n.classList.contains("user")).pop();
-  const lastAnswer = all[all.length - 1];
-  if (lastAnswer && lastAnswer.classList.contains("assistant")) {
-    lastAnswer.append(el("button", { type: "button", class: "turn-action quiet", onclick: () => regenerate() }, "↻ regenerate"));
-  }
-  if (lastUser) {
-    lastUser.append(el("button", { type: "button", class: "turn-action quiet", onclick: () => editLast(lastUser) }, "✎ edit"));
-  }
-}
-
-function editLast(node) {
-  const text = node.querySelector(".body").innerText;
-  $("#input").value = text;
-  $("#input").focus();
-  state.editing = true;
-  $("#send").textContent = "resend ⏎";
-}
-
-// --- sending -------------------------------------------------------------------------
-
-function setBusy(busy) {
-  $("#send").disabled = busy;
-  $("#stop").hidden = !busy;
-}
-
-function errorNode(data) {
-  return el(
-    "div",
-    { class: "msg error-box", role: "alert" },
-    el("b", {}, `✗ ${data.code || "error"}: `),
-    data.message || "the request failed",
-  );
-}
-
-// One streamed answer into `node`; resolves with how it ended.
-async function streamInto(node, body) {
-  const controller = new AbortController();
-  state.controllers.push(controller);
-  const answer = node.querySelector(".body");
-  const render = throttledRenderer(answer);
-  const started = performance.now();
-  let text = "";
-  let outcome = "stopped";
-  node.classList.add("streaming");
-  try {
-    await streamChat(
-      body,
-      (name, data) => {
-        if (name === "token") {
-          text += data.text;
-          render(text);
-          if (!node.dataset.ttft) node.dataset.ttft = Math.round(performance.now() - started);
-          if (!state.userScrolled) scrollDown();
-        } else if (name === "usage") {
-          node.querySelector(".stats")?.remove();
-          node.append(statsLine({ ...data, status: "complete" }));
-          state.session.total_tokens += data.prompt_tokens + data.completion_tokens;
-          state.session.total_cost_usd += data.cost_usd;
-          renderTotal();
-          if (data.model) node.querySelector(".role").textContent = data.model;
-        } else if (name === "done") {
-          node.dataset.id = data.message_id;
-          outcome = "done";
-        } else if (name === "error") {
-          outcome = "error";
-          node.after(errorNode(data));
-          if (!text) node.remove();
-          else node.classList.add("error");
-        }
-      },
-      controller.signal,
-    );
-  } catch (error) {
-    if (error.name !== "AbortError") {
-      outcome = "error";
-      node.after(errorNode({ code: "network", message: error.message }));
-    }
-  } finally {
-    node.classList.remove("streaming");
-    renderInto(answer, text);
-    if (outcome === "stopped") {
-      node.classList.add("stopped");
-      node.append(el("footer", { class: "stats" }, "⏹ stopped"));
-    }
-  }
-  return outcome;
-}
-
-function pendingAnswer(model) {
-  return el(
-    "article",
-    { class: "msg assistant" },
-    el("header", {}, el("span", { class: "role" }, model || "assistant")),
-    el("div", { class: "body" }, ""),
-  );
-}
-
-async function send(event) {
-  event?.preventDefault();
-  if (!state.session || state.loading || state.controllers.length) return;
-  const input = $("#input");
-  const content = input.value;
-  const images = state.attachments.map((a) => a.url);
-  if (!content.trim() && !images.length) return;
-  if (state.session.session_type === "playground") return sendPlayground(content, images);
-  if (!state.session.model) {
-    notice("Choose a model first (model: choose…).");
-    return;
-  }
-  const resend = state.editing || state.failedTurn;
-  const body = { session_id: state.session.id, content, images };
-  if (resend) body.regenerate = true;
-  $("#messages .empty")?.remove();
-  if (resend) dropLastTurn();
-  const userNode = messageNode({ role: "user", content, images });
-  const answerNode = pendingAnswer(state.session.model);
-  $("#messages").append(userNode, answerNode);
-  clearComposer(false);
-  scrollDown();
-  await runTurn(answerNode, body, content, images);
-}
-
-// The input is cleared only once the turn succeeded, so nothing typed is ever lost.
-async function runTurn(answerNode, body, content, images) {
-  setBusy(true);
-  const outcome = await streamInto(answerNode, body);
-  state.controllers = [];
-  setBusy(false);
-  state.failedTurn = outcome === "error";
-  state.editing = false;
-  $("#send").textContent = state.failedTurn ? "retry ⏎" : "send ⏎";
-  if (outcome === "error") {
-    if (!$("#input").value) $("#input").value = content;
-    state.attachments = images.map((url) => ({ url }));
-    renderAttachments();
-  }
-  markLastTurn();
-  refreshSessionMeta();
-}
-
-function dropLastTurn() {
-  const all = [...document.querySelectorAll("#messages > *")];
-  const lastUser = all.filter((n) => n.classList.contains("user")).pop();
-  if (!lastUser) return;
-  let node = lastUser;
-  while (node) {
-    const next = node.nextElementSibling;
-    node.remove();
-    node = next;
-  }
-}
-
-async function regenerate() {
-  if (state.controllers.length) return;
-  const all = [...document.querySelectorAll("#messages > *")];
-  const lastUser = all.filter((n) => n.classList.contains("user")).pop();
-  if (!lastUser) return;
-  let node = lastUser.nextElementSibling;
-  while (node) {
-    const next = node.nextElementSibling;
-    node.remove();
-    node = next;
-  }
-  const answerNode = pendingAnswer(state.session.model);
-  $("#messages").append(answerNode);
-  await runTurn(answerNode, { session_id: state.session.id, content: "", regenerate: true }, "", []);
-}
+// --- playground -----------------------------------------------------------------
 
 async function sendPlayground(content, images) {
   const models = playgroundModels();
@@ -576,18 +303,6 @@ async function sendPlayground(content, images) {
   state.controllers = [];
   setBusy(false);
   refreshSessionMeta();
-}
-
-async function refreshSessionMeta() {
-  const fresh = await call("GET", `/api/sessions/${state.session.id}`);
-  state.session = fresh;
-  renderTotal();
-  $("#title").textContent = fresh.title;
-  await loadSessions();
-}
-
-function stop() {
-  for (const controller of state.controllers) controller.abort();
 }
 
 // --- attachments ---------------------------------------------------------------------
@@ -705,18 +420,20 @@ function wire() {
       patchSession({ overrides: { ...(state.session.overrides || {}), models } });
     });
   }
-  $("#messages").addEventListener("scroll", (e) => {
-    const box = e.target;
-    state.userScrolled = box.scrollHeight - box.scrollTop - box.clientHeight > 80;
-    if (box.scrollTop < 40) loadOlder();
-  });
   $("#toggle-sessions").addEventListener("click", () => document.body.classList.toggle("show-sessions"));
   document.addEventListener("click", (e) => {
     if (!$("#model-picker").contains(e.target)) $("#model-panel").hidden = true;
   });
 }
 
+// The message list (conversation.js) and the turns (turns.js) get what they use of this page.
+function setupModules() {
+  setupConversation({ state, models: () => state.models, edit, regenerate, retry, refreshed: refreshSessionMeta });
+  setupTurns({ state, notice, renderTotal, loadSessions, clearComposer, renderAttachments, sendPlayground });
+}
+
 async function start() {
+  setupModules();
   wire();
   await loadPickers();
   await loadSessions();
