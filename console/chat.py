@@ -1,10 +1,13 @@
 """The console chat: a turn goes through Switchboard's own gateway and is relayed as SSE.
 
-`prepare` stores the user message (before any upstream call) and builds the OpenAI body
-from the profile, the session's overrides and its history; `relay` yields the events
-`token`, `usage`, `done` and `error`, and saves the assistant message when the stream
-ends — also a partial one, marked stopped, when the client goes away. Usage is recorded
-by the gateway (one UsageLog per call), never here.
+`prepare` stores the question (before any upstream call) — a new one, a new version of
+one (`edit_of`) or none when an existing one is answered again (`answer_of`) — and the
+answer's row, marked stopped until the stream ends; it builds the OpenAI body from the
+profile, the session's overrides and the branch's history. `relay` yields the events
+`start`, `token`, `usage`, `done` and `error`, and completes the answer's row when the
+stream ends: ok, an error (code and plain message, also before the first token) or
+stopped when the client goes away. Usage is recorded by the gateway (one UsageLog per
+call), never here.
 """
 
 from __future__ import annotations

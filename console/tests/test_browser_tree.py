@@ -3,6 +3,8 @@ failures retried in place, a 10,000-message session kept light, and find in chat
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from console.tests.browser import require_chromium
@@ -119,6 +121,20 @@ def test_a_stopped_answer_keeps_what_was_shown(page: Page) -> None:
     reload(page)
     assert last_answer(page).locator(".body").inner_text() == shown
     expect(last_answer(page).locator(".stats")).to_contain_text("stopped")
+    choose_model(page, "fake/echo")
+    last_answer(page).get_by_role("button", name="▸ continue").click()
+    expect(last_answer(page).locator(".body")).to_contain_text("You said: Continue from")
+    expect(page.locator("#messages .msg.user")).to_have_count(2)
+
+
+def test_only_the_finished_answer_is_announced(desktop: Page) -> None:
+    expect(desktop.locator("#messages")).not_to_have_attribute("aria-live", "polite")
+    new_session(desktop)
+    say(desktop, "announce me")
+    expect(desktop.locator("#answer-announcer")).to_have_text(
+        re.compile(r"^Answer from echo: You said: announce me")
+    )
+    expect(desktop.locator("#answer-announcer")).to_have_attribute("aria-live", "polite")
 
 
 # --- a long session ----------------------------------------------------------------------

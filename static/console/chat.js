@@ -1,7 +1,7 @@
 // The chat page: sessions, model and profile pickers, streaming conversation, playground.
 import { call } from "./api.js";
 import { el, loadMessages, messageNode, money, PAGE, resetFind, scrollDown, setupConversation } from "./conversation.js";
-import { edit, errorNode, pendingAnswer, refreshSessionMeta, regenerate, retry, send, setBusy, setupTurns, stop, streamInto } from "./turns.js";
+import { continueAnswer, edit, errorNode, pendingAnswer, refreshSessionMeta, regenerate, retry, send, setBusy, setupTurns, stop, streamInto } from "./turns.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -428,7 +428,7 @@ function wire() {
 
 // The message list (conversation.js) and the turns (turns.js) get what they use of this page.
 function setupModules() {
-  setupConversation({ state, models: () => state.models, edit, regenerate, retry, refreshed: refreshSessionMeta });
+  setupConversation({ state, models: () => state.models, edit, regenerate, retry, continueAnswer, refreshed: refreshSessionMeta });
   setupTurns({ state, notice, renderTotal, loadSessions, clearComposer, renderAttachments, sendPlayground });
 }
 

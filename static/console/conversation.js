@@ -18,7 +18,9 @@ const $ = (selector) => document.querySelector(selector);
 // the branch's length; the messages themselves are the DOM nodes (data-id, data-parent).
 const view = { start: 0, count: 0, fetching: false };
 const find = { query: "", items: [], count: 0, index: -1 };
-let ctx = null; // { state, notice, models(), edit(message), regenerate(message, model), retry(message) }
+// { state, models(), edit(message), regenerate(message, model), retry(message),
+//   continueAnswer(message), refreshed() }
+let ctx = null;
 
 export function setupConversation(context) {
   ctx = context;
@@ -283,6 +285,9 @@ function actions(message, node) {
       el("button", { type: "button", class: "quiet turn-action", onclick: () => ctx.regenerate(message) }, "↻ regenerate"),
       otherModelMenu(message),
     );
+  }
+  if (message.status === "stopped" && message.role === "assistant") {
+    bar.append(el("button", { type: "button", class: "quiet continue", onclick: () => ctx.continueAnswer(message) }, "▸ continue"));
   }
   bar.append(el("button", { type: "button", class: "quiet danger", onclick: () => deleteMessage(message) }, "delete"));
   return bar;

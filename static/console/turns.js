@@ -9,6 +9,7 @@ import { renderInto, throttledRenderer } from "./markdown.js";
 import { announce, dropFrom, el, lastShown, loadMessages, messageNode, scrollDown, showEnd, statsLine } from "./conversation.js";
 
 const $ = (selector) => document.querySelector(selector);
+const CONTINUE = "Continue from where you stopped.";
 const SAVE_TRIES = 10; // the server saves a stopped answer as the connection closes
 
 // { state, notice, renderTotal(), loadSessions(), clearComposer(keepText),
@@ -222,6 +223,16 @@ export async function regenerate(message, model) {
 // The failed answer's retry button: the same question answered again, no new question.
 export function retry(message) {
   return regenerate(message);
+}
+
+// ▸ on a stopped answer: a new question asking the model to go on from what was shown.
+// Only at the branch's end; an earlier stopped answer is answered again instead.
+export async function continueAnswer(message) {
+  const state = ctx.state;
+  if (state.controllers.length) return;
+  if (lastShown()?.message?.id !== message.id) return regenerate(message);
+  $("#input").value = CONTINUE;
+  await send();
 }
 
 export async function refreshSessionMeta() {
