@@ -137,6 +137,17 @@ def test_only_the_finished_answer_is_announced(desktop: Page) -> None:
     expect(desktop.locator("#answer-announcer")).to_have_attribute("aria-live", "polite")
 
 
+def test_copy_puts_the_message_on_the_clipboard(desktop: Page, live: Live) -> None:
+    desktop.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    new_session(desktop)
+    say(desktop, "copy **this**")
+    answered(desktop, 1)
+    question = desktop.locator("#messages .msg.user").last
+    question.get_by_role("button", name="copy").click()
+    expect(question.locator(".copied")).to_have_text("copied ✓")
+    assert desktop.evaluate("navigator.clipboard.readText()") == "copy **this**"
+
+
 # --- a long session ----------------------------------------------------------------------
 
 LONG = 10_000
