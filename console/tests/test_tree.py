@@ -352,7 +352,13 @@ def seed_long_session(session: Session, n: int = LONG) -> list[int]:
 
 @pytest.mark.django_db
 def test_the_first_screen_of_a_10000_message_session_is_quick(alice, as_alice) -> None:  # type: ignore[no-untyped-def]
+    """The page costs a fixed few queries whatever the length (the tree is one query of
+    two integer columns); the times are printed, for the README's figures, and bound
+    loosely only: a shared test machine's load would make a tight bound flaky."""
     import time
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     session = Session.objects.create(user=alice, model="fake/echo")
     seed_long_session(session)
@@ -366,9 +372,13 @@ def test_the_first_screen_of_a_10000_message_session_is_quick(alice, as_alice) -
             timings.append((time.perf_counter() - started) * 1000)
         return sorted(timings)[2]
 
-    newest = median_ms(f"/api/sessions/{session.id}/messages?newest=true&limit=50")
+    newest_url = f"/api/sessions/{session.id}/messages?newest=true&limit=50"
+    with CaptureQueriesContext(connection) as queries:
+        assert len(as_alice.get(newest_url).json()["items"]) == 50
+    assert len(queries) <= 6
+    newest = median_ms(newest_url)
     chat_page = median_ms("/")
     found = median_ms(f"/api/sessions/{session.id}/search?q=m9999")
     print(f"{LONG} messages: newest page {newest:.1f} ms, chat page {chat_page:.1f} ms, "
           f"find {found:.1f} ms (medians of 5)")  # fmt: skip
-    assert newest < 250  # the goal is 100 ms; a shared test machine is slower
+    assert newest < 2000  # the goal is 100 ms (about 60 ms on an idle machine)
