@@ -31,6 +31,7 @@ from console.ownership import (
 )
 from console.schemas import (
     ChatStreamIn,
+    FoundList,
     MessageIn,
     MessageList,
     MessageOut,
@@ -42,7 +43,11 @@ from console.schemas import (
     SessionList,
     SessionOut,
     SessionPatch,
+    SwitchIn,
 )
+
+# How much of the branch below a switched-to version one switch returns.
+SWITCH_PAGE = 100
 
 health_router = Router(tags=["health"])
 # Console endpoints (profiles, sessions, messages, chat stream): any logged-in user.
@@ -184,10 +189,13 @@ def clone_session(request: HttpRequest, session_id: str) -> Status[Session]:
     return Status(201, session_out(request, copy.id))
 
 
+MESSAGE_ID = {"ge": 1, "le": 2**63 - 1}
+
+
 class MessagePaging(Paging):
-    before: int | None = Field(
-        None, ge=1, le=2**63 - 1, description="only messages older than this id"
-    )
+    before: int | None = Field(None, description="the messages just above this id", **MESSAGE_ID)
+    after: int | None = Field(None, description="the messages just below this id", **MESSAGE_ID)
+    around: int | None = Field(None, description="a page with this id in the middle", **MESSAGE_ID)
     newest: bool = Field(False, description="the last `limit` messages")
 
 
@@ -195,13 +203,44 @@ class MessagePaging(Paging):
 def list_messages(
     request: HttpRequest, session_id: str, paging: Query[MessagePaging]
 ) -> conversations.Page:
+    """The current branch, a page at a time; each message lists its versions."""
     return conversations.page_messages(
         owned_session(request, session_id),
         limit=paging.limit,
         offset=paging.offset,
         before=paging.before,
+        after=paging.after,
+        around=paging.around,
         newest=paging.newest,
     )
+
+
+@router.post("/sessions/{session_id}/switch", response=MessageList)
+def switch_version(request: HttpRequest, session_id: str, payload: SwitchIn) -> conversations.Page:
+    """Show another version of a message: the current leaf moves to the newest message
+    under it, and the answer is the branch from that message down (one page)."""
+    session = owned_session(request, session_id)
+    version = session.messages.filter(pk=payload.message_id).first()
+    if version is None:
+        raise ValidationError({"message_id": ["no such message in this session."]})
+    conversations.switch(session, version.id)
+    # The branch below the version's parent starts with the version itself.
+    return conversations.page_messages(session, limit=SWITCH_PAGE, after=version.parent_id)
+
+
+class FindQuery(Paging):
+    q: str = Field(min_length=1, max_length=200)
+
+
+@router.get("/sessions/{session_id}/search", response=FoundList)
+def search_in_session(
+    request: HttpRequest, session_id: str, query: Query[FindQuery]
+) -> dict[str, Any]:
+    """Find in chat: messages of the current branch containing `q`, oldest first."""
+    found, count = conversations.search_branch(
+        owned_session(request, session_id), query.q, limit=query.limit, offset=query.offset
+    )
+    return {"items": found, "count": count}
 
 
 @router.post("/sessions/{session_id}/messages", response={201: MessageOut})
@@ -256,9 +295,22 @@ def get_message(request: HttpRequest, message_id: str) -> Message:
 @router.patch("/messages/{message_id}", response=MessageOut)
 def edit_message(request: HttpRequest, message_id: str, payload: MessagePatch) -> Message:
     message = owned_message(request, message_id)
+    if payload.stopped:
+        check_shortening(message, payload.content)
     message.content = payload.content
     message.save(update_fields=["content"])
     return message
+
+
+def check_shortening(message: Message, shown: str) -> None:
+    """A stopped answer is stored as the user saw it: the client may cut it to what it
+    had painted, never lengthen or rewrite it."""
+    if message.role != "assistant" or message.status != "stopped":
+        raise ValidationError({"stopped": ["only a stopped answer can be cut to what was shown."]})
+    if message.latency_ms is None:
+        raise HttpError(409, "stopped: the answer is still being saved; try again.")
+    if not message.content.startswith(shown):
+        raise ValidationError({"content": ["must be a prefix of the stored answer."]})
 
 
 @router.delete("/messages/{message_id}", response={204: None})

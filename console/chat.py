@@ -1,10 +1,13 @@
 """The console chat: a turn goes through Switchboard's own gateway and is relayed as SSE.
 
-`prepare` stores the user message (before any upstream call) and builds the OpenAI body
-from the profile, the session's overrides and its history; `relay` yields the events
-`token`, `usage`, `done` and `error`, and saves the assistant message when the stream
-ends — also a partial one, marked stopped, when the client goes away. Usage is recorded
-by the gateway (one UsageLog per call), never here.
+`prepare` stores the question (before any upstream call) — a new one, a new version of
+one (`edit_of`) or none when an existing one is answered again (`answer_of`) — and the
+answer's row, marked stopped until the stream ends; it builds the OpenAI body from the
+profile, the session's overrides and the branch's history. `relay` yields the events
+`start`, `token`, `usage`, `done` and `error`, and completes the answer's row when the
+stream ends: ok, an error (code and plain message, also before the first token) or
+stopped when the client goes away. Usage is recorded by the gateway (one UsageLog per
+call), never here.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ TITLE_LENGTH = 60
 class Turn:
     session: Session
     prompt: Message  # the user message being answered
+    answer: Message  # stored at once, completed when the stream ends
     body: dict[str, Any]
     context: CallContext
 
@@ -65,8 +69,11 @@ def pick_profile(request: HttpRequest, session: Session, payload: ChatStreamIn) 
 
 
 def pick_model(session: Session, profile: Profile | None, payload: ChatStreamIn) -> str:
+    """The payload's model, else the session's. A new turn's model becomes the session's;
+    answering a message again with another model uses it for that one answer only."""
     if payload.model:
-        if session.session_type != SessionType.PLAYGROUND:
+        answering_again = payload.regenerate or payload.answer_of is not None
+        if session.session_type != SessionType.PLAYGROUND and not answering_again:
             session.model = payload.model
         return payload.model
     model = session.model or (profile.model if profile else "")
@@ -76,40 +83,70 @@ def pick_model(session: Session, profile: Profile | None, payload: ChatStreamIn)
 
 
 def prompt_for(session: Session, payload: ChatStreamIn) -> Message:
-    if payload.reply_to is not None:
-        return reply_target(session, payload.reply_to)
+    """The user message this turn answers: an existing one (`answer_of`, `regenerate`),
+    a new version of one (`edit_of`), or a new message at the end of the branch."""
+    if payload.answer_of is not None:
+        return user_message(session, payload.answer_of, "answer_of")
+    if payload.edit_of is not None:
+        return edit(session, user_message(session, payload.edit_of, "edit_of"), payload)
     if payload.regenerate:
         return regenerate_target(session, payload)
-    if not payload.content.strip() and not payload.images:
-        raise fail("content", "write a message or attach an image.")
+    require_text(payload)
     return conversations.append(
-        session, role=Role.USER, content=payload.content, images=payload.images
+        session,
+        parent=parent_for_new_question(session),
+        role=Role.USER,
+        content=payload.content,
+        images=payload.images,
     )
 
 
-def reply_target(session: Session, message_id: int) -> Message:
+def require_text(payload: ChatStreamIn) -> None:
+    if not payload.content.strip() and not payload.images:
+        raise fail("content", "write a message or attach an image.")
+
+
+def user_message(session: Session, message_id: int, field_name: str) -> Message:
     prompt = session.messages.filter(pk=message_id, role=Role.USER).first()
     if prompt is None:
-        raise fail("reply_to", "no such user message in this session.")
+        raise fail(field_name, "no such user message in this session.")
     return prompt
+
+
+def edit(session: Session, original: Message, payload: ChatStreamIn) -> Message:
+    """A new version of `original`: a sibling (same parent); the old one keeps its answers."""
+    require_text(payload)
+    return conversations.append(
+        session,
+        parent=original.parent,
+        role=Role.USER,
+        content=payload.content,
+        images=payload.images or original.images,
+    )
+
+
+def parent_for_new_question(session: Session) -> Message | None:
+    """Where a new question goes: under the current leaf — unless the leaf is a failed
+    answer. Failed answers are never sent upstream (see `history`), so a question under
+    one would reach the model right after the question that failed: two user turns in
+    a row. The new question becomes instead a new version of the failed one (a sibling,
+    same parent), and the failed turn stays reachable as the other version."""
+    leaf = session.current_leaf
+    if leaf is None or not (leaf.role == Role.ASSISTANT and leaf.status == MessageStatus.ERROR):
+        return leaf
+    failed_question = leaf.parent
+    return failed_question.parent if failed_question is not None else leaf
 
 
 def regenerate_target(session: Session, payload: ChatStreamIn) -> Message:
     """The branch's last user message, answered again: the new answer becomes a sibling
-    of the old one. New content (or images) in the payload is an edit: a new version of
-    that message, a sibling of it, and the old version keeps its answers."""
+    of the old one. New content (or images) in the payload is an edit of it."""
     path = conversations.branch(session)
     prompt = session.messages.filter(pk__in=path, role=Role.USER).order_by("-id").first()
     if prompt is None:
         raise fail("regenerate", "there is no user message to answer again.")
     if payload.content.strip() or payload.images:
-        return conversations.append(
-            session,
-            parent=prompt.parent,
-            role=Role.USER,
-            content=payload.content,
-            images=payload.images or prompt.images,
-        )
+        return edit(session, prompt, payload)
     return prompt
 
 
@@ -164,7 +201,9 @@ def prepare(request: HttpRequest, payload: ChatStreamIn, request_id: str) -> Tur
     model = pick_model(session, profile, payload)
     prompt = prompt_for(session, payload)
     retitle(session, prompt)
-    session.save()  # also bumps updated_at: the session list is by recent activity
+    # Also bumps updated_at: the session list is by recent activity. Not the totals:
+    # `append` has just counted the question in the database, not in this object.
+    session.save(update_fields=["title", "model", "profile", "current_leaf", "updated_at"])
     user = request.user if request.user.is_authenticated else None
     context = CallContext(
         request_id=request_id,
@@ -174,7 +213,21 @@ def prepare(request: HttpRequest, payload: ChatStreamIn, request_id: str) -> Tur
     )
     body = openai_body(session, profile, model, prompt)
     limits.admit_user(context, body)  # the console and the playground spend the user's quota
-    return Turn(session, prompt, body, context)
+    return Turn(session, prompt, start_answer(session, prompt, model, request_id), body, context)
+
+
+def start_answer(session: Session, prompt: Message, model: str, request_id: str) -> Message:
+    """The answer's row, stored before the upstream call and marked stopped until the
+    stream ends: its id goes to the client in the `start` event (to correct a stopped
+    answer to what was shown), and a crash mid-answer leaves an honest row."""
+    return conversations.append(
+        session,
+        parent=prompt,
+        role=Role.ASSISTANT,
+        model=model,
+        status=MessageStatus.STOPPED,
+        request_id=request_id,
+    )
 
 
 # --- relaying the stream (async) ------------------------------------------------------
@@ -209,23 +262,25 @@ class Answer:
             self.ttft_ms = elapsed_ms(self.started)
         self.parts.append(text)
 
-    def save(self, status: str, error: str = "") -> Message:
+    def save(self, status: str, error: GatewayError | None = None) -> Message:
+        """Complete the answer's row with what was said and how it ended; an error keeps
+        its code and a plain message, never the upstream's text."""
         usage = self.usage
-        message = conversations.append(
+        message = self.turn.answer
+        conversations.finish(
             self.turn.session,
-            parent=self.turn.prompt,
-            role=Role.ASSISTANT,
+            message,
             content="".join(self.parts),
             model=self.model or self.turn.body["model"],
             provider=self.provider,
             status=status,
-            error=error,
+            error=outbound.plain_message(error) if error else "",
+            error_code=error.code if error else "",
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
             cost_usd=Decimal(str(getattr(usage, "cost_usd", 0) or 0)),
             ttft_ms=self.ttft_ms,
             latency_ms=elapsed_ms(self.started),
-            request_id=self.turn.context.request_id,
         )
         Session.objects.filter(pk=self.turn.session.pk).update(updated_at=timezone.now())
         self.message = message
@@ -252,17 +307,27 @@ def usage_event(message: Message) -> str:
     )
 
 
-def error_event(exc: GatewayError, turn: Turn, message: Message | None = None) -> str:
+def error_event(exc: GatewayError, turn: Turn) -> str:
     outbound.log_for_operator(exc, "console chat")
     data: dict[str, Any] = {
         "message": outbound.plain_message(exc),
         "code": exc.code,
         "status": exc.status,
         "prompt_message_id": turn.prompt.id,
+        "message_id": turn.answer.id,
     }
-    if message is not None:
-        data["message_id"] = message.id
     return sse("error", data)
+
+
+def start_event(turn: Turn) -> str:
+    return sse(
+        "start",
+        {
+            "message_id": turn.answer.id,
+            "prompt_message_id": turn.prompt.id,
+            "model": turn.body["model"],
+        },
+    )
 
 
 async def shielded(call: Any, *args: Any) -> Any:
@@ -272,12 +337,16 @@ async def shielded(call: Any, *args: Any) -> Any:
 
 
 async def relay(turn: Turn) -> AsyncIterator[str]:
+    """`start`, then tokens and `usage` + `done`, or `error`. A failure before the first
+    token is stored too: an answer with status error, code and plain message."""
     answer = Answer(turn)
     stream: Any = None
     try:
+        yield start_event(turn)
         try:
             stream = await open_stream(turn.body, turn.context)
         except GatewayError as exc:
+            await sync_to_async(answer.save)(MessageStatus.ERROR, exc)
             yield error_event(exc, turn)
             return
         answer.model, answer.provider = stream.model, stream.provider
@@ -287,9 +356,10 @@ async def relay(turn: Turn) -> AsyncIterator[str]:
         # Reached on a normal end, and on a disconnect (CancelledError / GeneratorExit):
         # close the upstream (the gateway records usage, "cancelled" if early) and keep
         # whatever was said, marked stopped.
-        if stream is not None and answer.message is None:
-            await shielded(stream.aclose)
-            answer.usage = getattr(stream, "usage", None)
+        if answer.message is None:
+            if stream is not None:
+                await shielded(stream.aclose)
+                answer.usage = getattr(stream, "usage", None)
             await shielded(sync_to_async(answer.save), MessageStatus.STOPPED)
 
 
@@ -303,8 +373,8 @@ async def relay_chunks(stream: Any, answer: Answer) -> AsyncIterator[str]:
     except GatewayError as exc:
         await stream.aclose()
         answer.usage = stream.usage
-        message = await sync_to_async(answer.save)(MessageStatus.ERROR, outbound.plain_message(exc))
-        yield error_event(exc, answer.turn, message)
+        await sync_to_async(answer.save)(MessageStatus.ERROR, exc)
+        yield error_event(exc, answer.turn)
         return
     await stream.aclose()
     answer.usage = stream.usage

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
-from console.models import Message, Session
+from console.models import Message, Role, Session, SessionType
 
 # --- the tree ------------------------------------------------------------------------
 
@@ -74,6 +74,31 @@ def append(session: Session, *, parent: Message | None | str = "leaf", **fields:
     return message
 
 
+def finish(session: Session, message: Message, **fields: Any) -> bool:
+    """Complete an answer stored early by `append` (its row exists from the stream's
+    start, so a stop or a crash still leaves it): write the final fields and add its
+    tokens and cost to the totals. False when the message was deleted meanwhile."""
+    for name, value in fields.items():
+        setattr(message, name, value)
+    if not Message.objects.filter(pk=message.pk).update(**fields):
+        return False
+    Session.objects.filter(pk=session.pk).update(
+        total_tokens=F("total_tokens")
+        + int(message.prompt_tokens)
+        + int(message.completion_tokens),
+        total_cost_usd=F("total_cost_usd") + Decimal(str(message.cost_usd)),
+    )
+    return True
+
+
+def switch(session: Session, message_id: int) -> int:
+    """Show another version: the leaf becomes the newest message under `message_id`
+    (which must be in the session; the caller checks)."""
+    leaf = Tree.of(session).newest_leaf_under(message_id)
+    move_leaf(session, leaf)
+    return leaf
+
+
 def move_leaf(session: Session, leaf_id: int | None) -> None:
     session.current_leaf_id = leaf_id
     Session.objects.filter(pk=session.pk).update(current_leaf_id=leaf_id)
@@ -122,27 +147,116 @@ def search(sessions: QuerySet[Session], text: str) -> QuerySet[Session]:
 
 @dataclass(frozen=True)
 class Page:
+    """Messages of the current branch; `start` is the first one's index on the branch
+    and `count` the branch's length, so a client knows what lies above and below."""
+
     items: list[Message]
     count: int
+    start: int = 0
 
 
 def page_messages(
-    session: Session, *, limit: int, offset: int, before: int | None, newest: bool
+    session: Session,
+    *,
+    limit: int,
+    offset: int = 0,
+    before: int | None = None,
+    after: int | None = None,
+    around: int | None = None,
+    newest: bool = False,
 ) -> Page:
-    """A page of the current branch, root first; `count` is the branch's length.
+    """A page of the current branch, root first.
 
-    `before` (a message id on the branch) gives the `limit` messages just above it — how
-    the chat page fetches history on scroll; `newest` gives the last `limit`. Otherwise
-    offset counts from the first message.
+    `before` / `after` (message ids on the branch) give the `limit` messages just above
+    or below — how the chat page pages on scroll; `around` a page with that message in
+    the middle (find in chat); `newest` the last `limit`; otherwise offset counts from
+    the first message. Each message carries `siblings`: the ids of its versions, from
+    the same one-query tree. A playground's branch lists every answer of each prompt.
     """
-    path = branch(session)
+    tree = Tree.of(session)
+    path = shown_path(session, tree)
+    start, stop = page_bounds(path, limit=limit, offset=offset, before=before, after=after,
+                              around=around, newest=newest)  # fmt: skip
+    ids = path[start:stop]
+    items = in_order(session, ids)
+    for message in items:
+        message.siblings = tree.siblings(message.id)  # type: ignore[attr-defined]
+    return Page(items=items, count=len(path), start=start)
+
+
+def shown_path(session: Session, tree: Tree) -> list[int]:
+    """The branch as the chat shows it: in a playground each prompt is followed by all
+    its answers (the models compared), not only the one on the branch."""
+    path = tree.path_to(session.current_leaf_id)
+    if session.session_type != SessionType.PLAYGROUND:
+        return path
+    roles = dict(session.messages.filter(pk__in=path).values_list("id", "role"))
+    shown: list[int] = []
+    for message_id in path:
+        if roles.get(message_id) == Role.USER:
+            shown += [message_id, *tree.children.get(message_id, [])]
+        elif tree.parents[message_id] is None or roles.get(tree.parents[message_id]) != Role.USER:
+            shown.append(message_id)
+    return shown
+
+
+def page_bounds(
+    path: list[int],
+    *,
+    limit: int,
+    offset: int,
+    before: int | None,
+    after: int | None,
+    around: int | None,
+    newest: bool,
+) -> tuple[int, int]:
+    """The slice of `path` a page shows. An id that is not on the branch gives an empty
+    page (a stale client asking about a version it no longer shows)."""
+    where = {message_id: index for index, message_id in enumerate(path)}
+    if around is not None:
+        if around not in where:
+            return 0, 0
+        start = max(0, min(where[around] - limit // 2, len(path) - limit))
+        return start, start + limit
+    if after is not None:
+        start = where[after] + 1 + offset if after in where else len(path)
+        return start, start + limit
     if before is not None or newest:
-        end = path.index(before) if before in path else (len(path) if newest else 0)
+        end = where.get(before, 0) if before is not None else len(path)
         end = max(0, end - offset)
-        ids = path[max(0, end - limit) : end]
-    else:
-        ids = path[offset : offset + limit]
-    return Page(items=in_order(session, ids), count=len(path))
+        return max(0, end - limit), end
+    return offset, offset + limit
+
+
+@dataclass(frozen=True)
+class Found:
+    message_id: int
+    snippet: str
+
+
+SNIPPET = 60
+
+
+def search_branch(
+    session: Session, text: str, *, limit: int, offset: int
+) -> tuple[list[Found], int]:
+    """Messages of the current branch containing `text` (case-insensitive), oldest
+    first, each with a snippet around the first match."""
+    text = text.strip()
+    if not text:
+        return [], 0
+    on_path = set(shown_path(session, Tree.of(session)))
+    rows = session.messages.filter(content__icontains=text).order_by("id")
+    hits = [(i, content) for i, content in rows.values_list("id", "content") if i in on_path]
+    page = hits[offset : offset + limit]
+    return [Found(i, snippet(content, text)) for i, content in page], len(hits)
+
+
+def snippet(content: str, text: str) -> str:
+    at = content.lower().find(text.lower())
+    begin, end = max(0, at - SNIPPET), at + len(text) + SNIPPET
+    prefix, suffix = ("…" if begin else ""), ("…" if end < len(content) else "")
+    return prefix + " ".join(content[begin:end].split()) + suffix
 
 
 def in_order(session: Session, ids: list[int]) -> list[Message]:

@@ -140,6 +140,9 @@ class MessageIn(Strict):
 
 class MessagePatch(Strict):
     content: str = Field(max_length=200_000)
+    # True: the client stopped this answer and `content` is what it showed, a prefix of
+    # the stored text (the server had produced more than was painted).
+    stopped: bool = False
 
 
 class MessageOut(Schema):
@@ -164,6 +167,12 @@ class MessageOut(Schema):
     ttft_ms: int | None
     latency_ms: int | None
     created_at: datetime
+    # Ids of this message's versions (same parent), oldest first; itself included.
+    siblings: list[int] = Field(default_factory=list)
+
+    @staticmethod
+    def resolve_siblings(obj: Message) -> list[int]:
+        return getattr(obj, "siblings", None) or [obj.id]
 
     @staticmethod
     def resolve_session_id(obj: Message) -> str:
@@ -185,6 +194,22 @@ class MessageOut(Schema):
 class MessageList(Schema):
     items: list[MessageOut]
     count: int
+    # The first item's index on the branch: items above it exist when start > 0.
+    start: int = 0
+
+
+class SwitchIn(Strict):
+    message_id: int = Field(ge=1, le=2**63 - 1)
+
+
+class FoundOut(Schema):
+    message_id: int
+    snippet: str
+
+
+class FoundList(Schema):
+    items: list[FoundOut]
+    count: int
 
 
 # --- chat stream ---------------------------------------------------------------------
@@ -196,9 +221,13 @@ class ChatStreamIn(Strict):
     model: str | None = Field(None, max_length=200)
     profile_id: int | None = None
     images: list[str] = Field(default_factory=list)
+    # Answer the branch's last user message again (a sibling answer); with content, an
+    # edit of it. `answer_of` / `edit_of` name any user message instead.
     regenerate: bool = False
-    # Playground: answer an existing user message (one per compared model) instead of
-    # storing the prompt again.
-    reply_to: int | None = None
+    # Answer this user message again (retry, regenerate, a playground's other models):
+    # the new answer is a sibling of its earlier ones. `reply_to` is the older name.
+    answer_of: int | None = Field(None, validation_alias=AliasChoices("answer_of", "reply_to"))
+    # A new version of this user message (same parent) with `content`, then its answer.
+    edit_of: int | None = None
 
     _images = field_validator("images")(check_images)

@@ -121,9 +121,10 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 class Live:
-    def __init__(self, url: str, admin_key: str) -> None:
+    def __init__(self, url: str, admin_key: str, env: dict[str, str] | None = None) -> None:
         self.url = url
         self.admin_key = admin_key
+        self.env = env or {}  # the server's environment: `manage(live.env, ...)` seeds its db
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +145,7 @@ def live(fake_llm_server, tmp_path_factory) -> Iterator[Live]:  # type: ignore[n
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process)
-        yield Live(url, admin_key)
+        yield Live(url, admin_key, env)
     finally:
         process.terminate()
         process.wait(10)

@@ -81,12 +81,13 @@ def has_class(name: str):  # type: ignore[no-untyped-def]
     return re.compile(rf"\b{name}\b")
 
 
-def test_regenerate_replaces_the_last_answer(desktop: Page) -> None:
+def test_regenerate_shows_the_new_answer_as_a_second_version(desktop: Page) -> None:
     new_session(desktop)
     say(desktop, "again please")
     expect(last_answer(desktop).locator(".stats")).to_contain_text("tok")
     first_id = last_answer(desktop).get_attribute("data-id")
     last_answer(desktop).get_by_text("↻ regenerate").click()
+    expect(last_answer(desktop).locator(".version-count")).to_have_text("2/2")
     expect(last_answer(desktop).locator(".stats")).to_contain_text("tok")
     expect(desktop.locator("#messages .msg.assistant")).to_have_count(1)
     assert last_answer(desktop).get_attribute("data-id") != first_id
@@ -101,6 +102,7 @@ def test_editing_the_last_message_and_resending(desktop: Page) -> None:
     say(desktop, "hello")
     expect(last_answer(desktop).locator(".body")).to_contain_text("You said: hello")
     expect(desktop.locator("#messages .msg.user")).to_have_count(1)
+    expect(desktop.locator("#messages .msg.user .version-count")).to_have_text("2/2")
 
 
 def test_switching_profile_changes_the_system_prompt(desktop: Page, fake_llm_server) -> None:  # type: ignore[no-untyped-def]

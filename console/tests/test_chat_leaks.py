@@ -70,9 +70,14 @@ async def test_a_status_error_is_a_plain_message_and_a_code(
 
     raw, events = await chat(alice)
 
-    [(name, data)] = events
+    [(first, _), (name, data)] = events
+    assert first == "start"
     assert name == "error" and data["code"]
     assert "Incorrect API key" not in data["message"]  # the upstream's words stay out
+    stored = await Message.objects.aget(pk=data["message_id"])  # the failure is kept, plainly
+    assert (stored.status, stored.error_code) == ("error", data["code"])
+    assert stored.error == data["message"]
+    assert_no_canary(stored.error)
     assert_no_canary(raw)
     logs = read_logs()
     assert "Incorrect API key provided: [redacted]" in logs  # the detail, for an operator

@@ -78,7 +78,8 @@ async def test_it_streams_tokens_then_usage_then_done(alice_async, session):  # 
     status, events = await stream(alice_async, session_id=str(session.id), content="hi there")
     assert status == 200
     names = [name for name, _ in events]
-    assert names[0] == "token" and names[-2:] == ["usage", "done"]
+    assert names[:2] == ["start", "token"] and names[-2:] == ["usage", "done"]
+    assert dict(events)["start"]["message_id"] == dict(events)["done"]["message_id"]
     assert text_of(events).strip() == "You said: hi there"
     usage = dict(events)["usage"]
     assert usage["prompt_tokens"] == 7 and usage["completion_tokens"] == 4
@@ -142,10 +143,13 @@ async def test_an_unknown_model_is_an_error_event_and_the_prompt_is_kept(alice_a
         alice_async, session_id=str(session.id), content="hello?", model="nobody/none"
     )
     assert status == 200
-    [(name, data)] = events
+    [(_, start), (name, data)] = events
     assert name == "error" and data["code"] == "model_not_found" and data["message"]
-    [user] = await messages_of(session)
+    user, failed = await messages_of(session)
     assert user.content == "hello?"
+    assert (failed.status, failed.error_code) == ("error", "model_not_found")
+    assert failed.parent_id == user.id and failed.error == data["message"]
+    assert data["message_id"] == start["message_id"] == failed.id
     [log] = await usage_rows()
     assert log.status == "error"
 
@@ -154,7 +158,7 @@ async def test_an_upstream_503_is_an_error_event(alice_async, session):  # type:
     _, events = await stream(
         alice_async, session_id=str(session.id), content="x", model="fake/broken"
     )
-    [(name, data)] = events
+    [(_, _), (name, data)] = events
     assert name == "error" and data["status"] >= 500
 
 
@@ -176,9 +180,10 @@ async def test_a_stopped_stream_stores_the_partial_answer_and_one_usage_record(s
     payload = ChatStreamIn(session_id=str(session.id), content="go", model="fake/slow")
     turn = await sync_to_async(chat.prepare)(request, payload, "req-stop")
     events = chat.relay(turn)
-    received = [await anext(events) for _ in range(3)]
+    received = [await anext(events) for _ in range(4)]
     await events.aclose()  # what a client disconnect does to the response's iterator
-    assert all(e.startswith("event: token") for e in received)
+    assert received[0].startswith("event: start")
+    assert all(e.startswith("event: token") for e in received[1:])
     _, answer = await messages_of(session)
     assert answer.status == "stopped"
     assert answer.content == "word0 word1 word2 "

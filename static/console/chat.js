@@ -1,10 +1,9 @@
 // The chat page: model and profile pickers, streaming conversation, playground; which
 // session is open and the session list live in sessions.js.
-import { call, streamChat } from "./api.js";
+import { call } from "./api.js";
+import { el, loadMessages, money, resetFind, scrollDown, setupConversation } from "./conversation.js";
 import { createDrawer } from "./drawer.js";
 import { menus, wireEscape, wireMenus, wireSkipLinks } from "./keyboard.js";
-import { askDocuments, citationList } from "./documents.js";
-import { renderInto, throttledRenderer } from "./markdown.js";
 import { createModelPicker } from "./picker.js";
 import { createPlayground } from "./playground.js";
 import { createOverridesDialog, createProfileEditor } from "./profiles.js";
@@ -18,9 +17,20 @@ import {
   updateSession,
   wireSessions,
 } from "./sessions.js";
+import {
+  continueAnswer,
+  edit,
+  refreshSessionMeta,
+  regenerate,
+  retry,
+  send,
+  setBusy,
+  setupTurns,
+  stop,
+  streamInto,
+} from "./turns.js";
 
 const $ = (selector) => document.querySelector(selector);
-const PAGE = 50;
 
 const state = {
   sessions: [],
@@ -29,43 +39,20 @@ const state = {
   session: null,
   models: [],
   profiles: [],
-  oldestId: null,
-  hasOlder: false,
   attachments: [],
   controllers: [],
-  failedTurn: false,
+  editing: null, // { id }: the question the composer is writing a new version of
 };
 // The page's parts in their own modules (model picker, playground, dialogs, drawer), made in wire().
 const parts = {};
 
 // --- small DOM helpers ---------------------------------------------------------------
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null) node.setAttribute(key, value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
-function money(value) {
-  if (!value) return "$0";
-  return value < 0.01 ? `$${value.toFixed(6)}` : `$${value.toFixed(4)}`;
-}
-
 function notice(text) {
   const box = el("div", { class: "msg notice" }, text);
   $("#messages").append(box);
   scrollDown();
   setTimeout(() => box.remove(), 6000);
-}
-
-function scrollDown() {
-  const box = $("#messages");
-  box.scrollTop = box.scrollHeight;
 }
 
 // --- the open session ----------------------------------------------------------------
@@ -76,9 +63,9 @@ async function showSession(session) {
   renderHeader();
   // Only on opening: re-rendering after each PATCH would undo a choice still in flight.
   if (session.session_type === "playground") parts.playground.open(session);
+  state.editing = null;
+  resetFind();
   if (!session.draft) return loadMessages();
-  state.oldestId = null;
-  state.hasOlder = false;
   $("#messages").replaceChildren(el("p", { class: "empty" }, "> pick a model and say something_"));
 }
 
@@ -209,262 +196,7 @@ function savePlaygroundModels(models) {
   return patchSession({ overrides: { ...(state.session.overrides || {}), models } });
 }
 
-// --- messages ------------------------------------------------------------------------
-
-async function loadMessages() {
-  const box = $("#messages");
-  box.replaceChildren();
-  const page = await call("GET", `/api/sessions/${state.session.id}/messages?limit=${PAGE}&newest=true`);
-  state.oldestId = page.items.length ? page.items[0].id : null;
-  state.hasOlder = page.count > page.items.length;
-  renderMessages(page.items, false);
-  if (!page.items.length) box.append(el("p", { class: "empty" }, "> pick a model and say something_"));
-  markLastTurn();
-  scrollDown();
-}
-
-async function loadOlder() {
-  if (!state.hasOlder || !state.oldestId || state.loadingOlder) return;
-  state.loadingOlder = true;
-  const box = $("#messages");
-  const before = box.scrollHeight;
-  const page = await call(
-    "GET",
-    `/api/sessions/${state.session.id}/messages?limit=${PAGE}&before=${state.oldestId}`,
-  );
-  if (page.items.length) {
-    state.oldestId = page.items[0].id;
-    renderMessages(page.items, true);
-    box.scrollTop = box.scrollHeight - before;
-  }
-  state.hasOlder = page.items.length === PAGE;
-  state.loadingOlder = false;
-}
-
-function renderMessages(messages, prepend) {
-  const nodes = [];
-  let grid = null;
-  const playground = state.session.session_type === "playground";
-  for (const message of messages) {
-    if (playground && message.role === "assistant") {
-      if (!grid) {
-        grid = el("div", { class: "compare" });
-        nodes.push(grid);
-      }
-      grid.append(messageNode(message));
-      continue;
-    }
-    grid = null;
-    nodes.push(messageNode(message));
-  }
-  const box = $("#messages");
-  if (prepend) box.prepend(...nodes);
-  else box.append(...nodes);
-}
-
-function messageNode(message) {
-  const body = el("div", { class: "body" });
-  renderInto(body, message.content);
-  const node = el(
-    "article",
-    { class: `msg ${message.role} ${message.status || ""}`, "data-id": message.id ?? "" },
-    el("header", {}, el("span", { class: "role" }, message.role === "user" ? "you" : message.model || message.role)),
-    body,
-  );
-  if (message.citations?.length) node.append(citationList(message.citations));
-  if (message.images?.length) {
-    node.append(el("div", { class: "thumbs" }, ...message.images.map((src) => el("img", { src, alt: "attached image" }))));
-  }
-  if (message.role === "assistant") node.append(statsLine(message));
-  return node;
-}
-
-function statsLine(message) {
-  const parts = [];
-  if (message.status === "stopped") parts.push("⏹ stopped");
-  if (message.status === "error") parts.push(`⚠ ${message.error || "failed"}`);
-  if (message.prompt_tokens || message.completion_tokens)
-    parts.push(`${message.prompt_tokens}+${message.completion_tokens} tok`, money(message.cost_usd));
-  if (message.ttft_ms != null) parts.push(`ttft ${message.ttft_ms} ms`);
-  if (message.latency_ms != null) parts.push(`${(message.latency_ms / 1000).toFixed(2)} s`);
-  return el("footer", { class: "stats" }, parts.join(" · "));
-}
-
-// Regenerate sits on the last answer, edit on the last question.
-function markLastTurn() {
-  for (const old of document.querySelectorAll(".turn-action")) old.remove();
-  // Regenerate and edit go through the chat stream, which knows nothing of documents.
-  if (["playground", "documents"].includes(state.session.session_type)) return;
-  const all = [...document.querySelectorAll("#messages > .msg.user, #messages > .msg.assistant")];
-  const lastUser = all.filter((n) => n.classList.contains("user")).pop();
-  const lastAnswer = all[all.length - 1];
-  if (lastAnswer && lastAnswer.classList.contains("assistant")) {
-    lastAnswer.append(el("button", { type: "button", class: "turn-action quiet", onclick: () => regenerate() }, "↻ regenerate"));
-  }
-  if (lastUser) {
-    lastUser.append(el("button", { type: "button", class: "turn-action quiet", onclick: () => editLast(lastUser) }, "✎ edit"));
-  }
-}
-
-function editLast(node) {
-  const text = node.querySelector(".body").innerText;
-  $("#input").value = text;
-  $("#input").focus();
-  state.editing = true;
-  $("#send").textContent = "resend ⏎";
-}
-
-// --- sending -------------------------------------------------------------------------
-
-function setBusy(busy) {
-  $("#send").disabled = busy;
-  $("#stop").hidden = !busy;
-}
-
-function errorNode(data) {
-  return el(
-    "div",
-    { class: "msg error-box", role: "alert" },
-    el("b", {}, `✗ ${data.code || "error"}: `),
-    data.message || "the request failed",
-  );
-}
-
-// One streamed answer into `node`; resolves with how it ended.
-async function streamInto(node, body) {
-  const controller = new AbortController();
-  state.controllers.push(controller);
-  const answer = node.querySelector(".body");
-  const render = throttledRenderer(answer);
-  const started = performance.now();
-  let text = "";
-  let outcome = "stopped";
-  node.classList.add("streaming");
-  try {
-    await streamChat(
-      body,
-      (name, data) => {
-        if (name === "token") {
-          text += data.text;
-          render(text);
-          if (!node.dataset.ttft) node.dataset.ttft = Math.round(performance.now() - started);
-          if (!state.userScrolled) scrollDown();
-        } else if (name === "usage") {
-          node.querySelector(".stats")?.remove();
-          node.append(statsLine({ ...data, status: "complete" }));
-          state.session.total_tokens += data.prompt_tokens + data.completion_tokens;
-          state.session.total_cost_usd += data.cost_usd;
-          renderTotal();
-          if (data.model) node.querySelector(".role").textContent = data.model;
-        } else if (name === "done") {
-          node.dataset.id = data.message_id;
-          outcome = "done";
-        } else if (name === "error") {
-          outcome = "error";
-          node.after(errorNode(data));
-          if (!text) node.remove();
-          else node.classList.add("error");
-        }
-      },
-      controller.signal,
-    );
-  } catch (error) {
-    if (error.name !== "AbortError") {
-      outcome = "error";
-      node.after(errorNode({ code: "network", message: error.message }));
-    }
-  } finally {
-    node.classList.remove("streaming");
-    renderInto(answer, text);
-    if (outcome === "stopped") {
-      node.classList.add("stopped");
-      node.append(el("footer", { class: "stats" }, "⏹ stopped"));
-    }
-  }
-  return outcome;
-}
-
-function pendingAnswer(model) {
-  return el(
-    "article",
-    { class: "msg assistant" },
-    el("header", {}, el("span", { class: "role" }, model || "assistant")),
-    el("div", { class: "body" }, ""),
-  );
-}
-
-async function send(event) {
-  event?.preventDefault();
-  if (!state.session || state.loading || state.controllers.length) return;
-  const input = $("#input");
-  const content = input.value;
-  const images = state.attachments.map((a) => a.url);
-  if (!content.trim() && !images.length) return;
-  if (state.session.session_type === "documents") return askDocuments(content);
-  if (state.session.session_type === "playground") return sendPlayground(content, images);
-  if (!state.session.model) {
-    notice("Choose a model first (model: choose…).");
-    return;
-  }
-  if (!(await ensureSession())) return;
-  const resend = state.editing || state.failedTurn;
-  const body = { session_id: state.session.id, content, images };
-  if (resend) body.regenerate = true;
-  $("#messages .empty")?.remove();
-  if (resend) dropLastTurn();
-  const userNode = messageNode({ role: "user", content, images });
-  const answerNode = pendingAnswer(state.session.model);
-  $("#messages").append(userNode, answerNode);
-  clearComposer(false);
-  scrollDown();
-  await runTurn(answerNode, body, content, images);
-}
-
-// The input is cleared only once the turn succeeded, so nothing typed is ever lost.
-async function runTurn(answerNode, body, content, images) {
-  setBusy(true);
-  const outcome = await streamInto(answerNode, body);
-  state.controllers = [];
-  setBusy(false);
-  state.failedTurn = outcome === "error";
-  state.editing = false;
-  $("#send").textContent = state.failedTurn ? "retry ⏎" : "send ⏎";
-  if (outcome === "error") {
-    if (!$("#input").value) $("#input").value = content;
-    state.attachments = images.map((url) => ({ url }));
-    renderAttachments();
-  }
-  markLastTurn();
-  refreshSessionMeta();
-}
-
-function dropLastTurn() {
-  const all = [...document.querySelectorAll("#messages > *")];
-  const lastUser = all.filter((n) => n.classList.contains("user")).pop();
-  if (!lastUser) return;
-  let node = lastUser;
-  while (node) {
-    const next = node.nextElementSibling;
-    node.remove();
-    node = next;
-  }
-}
-
-async function regenerate() {
-  if (state.controllers.length) return;
-  const all = [...document.querySelectorAll("#messages > *")];
-  const lastUser = all.filter((n) => n.classList.contains("user")).pop();
-  if (!lastUser) return;
-  let node = lastUser.nextElementSibling;
-  while (node) {
-    const next = node.nextElementSibling;
-    node.remove();
-    node = next;
-  }
-  const answerNode = pendingAnswer(state.session.model);
-  $("#messages").append(answerNode);
-  await runTurn(answerNode, { session_id: state.session.id, content: "", regenerate: true }, "", []);
-}
+// --- playground ----------------------------------------------------------------------
 
 // One prompt, saved once, then answered by every column's model at the same time.
 async function sendPlayground(content, images) {
@@ -490,18 +222,6 @@ async function sendPlayground(content, images) {
   setBusy(false);
   await parts.playground.endTurn();
   refreshSessionMeta();
-}
-
-async function refreshSessionMeta() {
-  const fresh = await call("GET", `/api/sessions/${state.session.id}`);
-  state.session = fresh;
-  renderTotal();
-  $("#title").textContent = fresh.title;
-  await loadSessions();
-}
-
-function stop() {
-  for (const controller of state.controllers) controller.abort();
 }
 
 // --- attachments ---------------------------------------------------------------------
@@ -619,14 +339,16 @@ function wire() {
   });
   $("#profile-edit").addEventListener("click", () => editProfile(false));
   $("#profile-new").addEventListener("click", () => editProfile(true));
-  $("#messages").addEventListener("scroll", (e) => {
-    const box = e.target;
-    state.userScrolled = box.scrollHeight - box.scrollTop - box.clientHeight > 80;
-    if (box.scrollTop < 40) loadOlder();
-  });
+}
+
+// The message list (conversation.js) and the turns (turns.js) get what they use of this page.
+function setupModules() {
+  setupConversation({ state, models: () => state.models, edit, regenerate, retry, continueAnswer, refreshed: refreshSessionMeta });
+  setupTurns({ state, notice, renderTotal, loadSessions, clearComposer, renderAttachments, sendPlayground });
 }
 
 async function start() {
+  setupModules();
   wire();
   wireSessions(state, { show: showSession, saved: renderHeader, refresh: refreshSessionMeta, notice });
   await loadPickers();
