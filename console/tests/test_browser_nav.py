@@ -17,7 +17,7 @@ require_chromium()
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from console.tests.browser import Live, last_answer, new_session, say  # noqa: E402
+from console.tests.browser import Live, last_answer, new_session, say, shot  # noqa: E402
 
 SESSION_URL = re.compile(r"/c/[0-9a-f-]{36}$")
 HANDBOOK = b"""# Handbook
@@ -196,4 +196,6 @@ def test_a_documents_question_goes_through_the_one_composer_and_is_kept(desktop:
     expect(desktop.locator(".docs-passage mark")).to_have_text(
         "Staff may work remotely three days per week."
     )
+    desktop.keyboard.press("Escape")
+    shot(desktop, "documents")
     assert desktop.csp_violations == []  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from console.tests.browser import (  # noqa: E402
     manage,
     new_session,
     say,
+    shot,
 )
 
 DOM_BUDGET = 3000
@@ -72,6 +73,7 @@ def test_editing_a_middle_question_adds_a_version_and_both_branches_stay(page: P
     next_version.click()
     expect(page.locator("#messages .msg.assistant")).to_have_count(2)
     assert bodies(page)[2:] == ["TWO", "You said: TWO"]
+    shot(page, f"chat-branched-{page.width_name}")  # type: ignore[attr-defined]
 
 
 def test_regenerating_with_another_model_keeps_both_answers(page: Page) -> None:

@@ -45,6 +45,15 @@ def answered(page: Page) -> None:
     expect(last_answer(page).locator(".stats")).to_contain_text("tok")
 
 
+def saved_session_id(page: Page) -> str:
+    """Send a first message (a draft is saved with it) and read the session's id from
+    the address, /c/<id>."""
+    say(page, "hello")
+    answered(page)
+    expect(page).to_have_url(re.compile(r"/c/[0-9a-f-]{36}$"))
+    return page.url.rsplit("/c/", 1)[-1]
+
+
 # --- the phone layout ------------------------------------------------------------------
 
 
@@ -72,8 +81,10 @@ def test_the_drawer_closes_by_escape_by_the_backdrop_and_by_its_button(phone: Pa
 
 
 def test_choosing_a_session_in_the_drawer_closes_it(phone: Page) -> None:
-    new_session(phone)
-    new_session(phone)
+    for text in ("first", "second"):  # a session is saved with its first message
+        new_session(phone)
+        say(phone, text)
+        answered(phone)
     phone.click("#toggle-sessions")
     phone.locator("#session-list li:not(.active) button").first.click()
     expect(phone.locator("#sessions")).to_be_hidden()
@@ -129,7 +140,7 @@ def csrf_headers(page: Page) -> dict[str, str]:
 
 def test_a_wide_answer_scrolls_inside_its_message_not_the_page(phone: Page) -> None:
     new_session(phone)
-    session_id = phone.url.split("#")[-1]
+    session_id = saved_session_id(phone)
     header = "| " + " | ".join(f"column{n}" for n in range(12)) + " |"
     rule = "|" + "---|" * 12
     row = "| " + " | ".join("wide-value" for _ in range(12)) + " |"
@@ -209,6 +220,7 @@ def test_the_model_picker_works_by_keyboard_alone(desktop: Page) -> None:
 
 def test_the_skip_link_goes_to_the_message_box(desktop: Page) -> None:
     new_session(desktop)
+    saved_session_id(desktop)
     url = desktop.url
     desktop.reload()
     desktop.wait_for_selector("body[data-ready]", state="attached")
@@ -218,7 +230,7 @@ def test_the_skip_link_goes_to_the_message_box(desktop: Page) -> None:
     expect(link).to_be_in_viewport()
     desktop.keyboard.press("Enter")
     expect(desktop.locator("#input")).to_be_focused()
-    assert desktop.url == url  # the hash still names the session
+    assert desktop.url == url  # the address still names the session
 
 
 def test_escape_closes_the_innermost_thing_first(desktop: Page) -> None:
