@@ -214,8 +214,9 @@ def test_a_killed_web_worker_is_restarted_and_no_answered_row_is_lost(
     os.kill(worker, signal.SIGKILL)
     killed_at = time.monotonic()
     while instance.web_workers() in ([], [worker]):
-        # serve's part: notice the death (0.1 s) and start the next one (0.1 s backoff).
-        assert time.monotonic() - killed_at < 2, instance.output()
+        # serve's part: notice the death (0.1 s) and start the next one (0.1 s backoff);
+        # the margin is for a loaded machine, where the check itself can lag.
+        assert time.monotonic() - killed_at < 5, instance.output()
         time.sleep(0.02)
     # The new worker's part is a Django start: about 2 s on an idle machine, more on a
     # loaded one (the port stays open meanwhile: requests wait instead of failing).
