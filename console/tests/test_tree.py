@@ -13,7 +13,7 @@ from django.test import AsyncClient, RequestFactory
 from console import chat
 from console.models import Message, Session
 from console.schemas import ChatStreamIn
-from console.tests.test_chat_stream import parse
+from console.tests.test_chat_stream import stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 JSON = "application/json"
@@ -40,13 +40,11 @@ def session(alice, fake_provider) -> Session:  # type: ignore[no-untyped-def]
 
 
 async def turn(client: AsyncClient, session: Session, **body: Any) -> dict[str, dict[str, Any]]:
-    response = await client.post(
-        "/api/chat/stream", {"session_id": str(session.id), **body}, content_type=JSON
-    )
-    if not response.streaming:
-        return {"http": {"status": response.status_code, **response.json()}}
-    raw = b"".join([part async for part in response.streaming_content])
-    return dict(parse(raw))
+    status, events = await stream(client, session_id=str(session.id), **body)
+    by_name = dict(events)
+    if "http" in by_name:  # refused before streaming: the status with the body
+        by_name["http"] = {"status": status, **by_name["http"]}
+    return by_name
 
 
 async def say(client: AsyncClient, session: Session, text: str, **body: Any) -> dict[str, Any]:

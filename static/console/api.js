@@ -1,6 +1,6 @@
 // The console's side of /api: JSON calls with the CSRF token, and the chat SSE stream.
 
-function csrfToken() {
+export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
 }

@@ -6,6 +6,7 @@
 // (/api/sessions/{id}/messages?before|after|around|newest) and asks it to switch versions
 // (POST /api/sessions/{id}/switch), then shows what it answers.
 import { call } from "./api.js";
+import { el } from "./dom.js";
 import { citationList } from "./documents.js";
 import { renderInto } from "./markdown.js";
 
@@ -30,16 +31,8 @@ export function setupConversation(context) {
 
 // --- small DOM helpers ---------------------------------------------------------------
 
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null) node.setAttribute(key, value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
+export { el };
+
 
 export function money(value) {
   if (!value) return "$0";

@@ -3,27 +3,13 @@
 // one composer (askDocuments): the question and its streamed answer are kept as messages
 // of the documents session, with the citations listed under the answer.
 
-import { call, readEvents } from "./api.js";
+import { call, csrfToken, readEvents } from "./api.js";
+import { el } from "./dom.js";
 import { renderInto, throttledRenderer } from "./markdown.js";
 import { currentSession, ensureSession, refreshSession } from "./sessions.js";
 
 const PICKED = "switchboard-documents"; // the picked ids survive a reload
 
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
 
 function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;

@@ -5,6 +5,7 @@
 //   /              the latest session, or a draft when there is none yet
 // Old links of the form /#<id> still open their session.
 import { call } from "./api.js";
+import { el } from "./dom.js";
 
 const PAGE = 50;
 const TYPES = ["chat", "code", "documents", "playground"];
@@ -41,16 +42,6 @@ export function sessionUrl(session) {
 
 // --- the list ------------------------------------------------------------------------
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null) node.setAttribute(key, value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
 
 function when(iso) {
   const date = new Date(iso);
