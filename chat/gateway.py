@@ -196,7 +196,8 @@ _failed_recently: set[int] = set()
 
 
 def _spawn(func: Callable[..., Any], *args: Any) -> None:
-    task = asyncio.get_running_loop().create_task(sync_to_async(func)(*args))
+    """A health update in the background; the request does not wait for it."""
+    task = asyncio.get_running_loop().create_task(_health().run_update(func, *args))
     _background.add(task)
     task.add_done_callback(_background.discard)
 
@@ -212,12 +213,14 @@ async def _on_failure(candidate: Candidate, failure: UpstreamError) -> None:
     _failed_recently.add(provider_id)
     health = _health()
     if failure.auth:
-        await sync_to_async(health.start_cooldown)(provider_id, AUTH_COOLDOWN_SECONDS, "auth_error")
+        await health.run_update(
+            health.start_cooldown, provider_id, AUTH_COOLDOWN_SECONDS, "auth_error"
+        )
     elif failure.status == 429 and failure.retry_after:
         seconds = min(failure.retry_after, MAX_COOLDOWN_SECONDS)
-        await sync_to_async(health.start_cooldown)(provider_id, seconds, "rate_limited")
+        await health.run_update(health.start_cooldown, provider_id, seconds, "rate_limited")
     elif failure.retryable:
-        await sync_to_async(health.mark_failure)(provider_id, failure.code)
+        await health.run_update(health.mark_failure, provider_id, failure.code)
 
 
 def _on_success(candidate: Candidate, latency_ms: int) -> None:

@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
@@ -377,14 +378,50 @@ def health_event(provider: Provider) -> dict[str, Any]:
     }
 
 
+# Set while a health update runs for async code (run_update): pushes wait in it for the
+# event loop instead of going back to that loop through async_to_sync from the thread.
+_waiting_pushes: ContextVar[list[dict[str, Any]] | None] = ContextVar(
+    "waiting_health_pushes", default=None
+)
+
+
+async def run_update(func: Callable[..., Any], *args: Any) -> Any:
+    """Run a health update (mark_success, record_probe, ...) from async code: its
+    database work in a thread, then its console pushes on this loop.
+
+    Pushed from the thread, async_to_sync would hand the push back to this loop and
+    wait for it; a loop that shuts down meanwhile (a worker stopping, a request's loop
+    under Django's sync test client) never runs it, and the thread waits forever. Here a
+    cancelled update only loses its push, which is best effort anyway."""
+    waiting: list[dict[str, Any]] = []
+    token = _waiting_pushes.set(waiting)
+    try:
+        result = await sync_to_async(func)(*args)
+    finally:
+        _waiting_pushes.reset(token)
+    for event in waiting:
+        await send(event)
+    return result
+
+
 def push(provider: Provider) -> None:
     """Best effort: a console that cannot be told must not fail a health update."""
+    event = health_event(provider)
+    waiting = _waiting_pushes.get()
+    if waiting is not None:
+        waiting.append(event)
+    else:
+        async_to_sync(send)(event)
+
+
+async def send(event: dict[str, Any]) -> None:
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(HEALTH_GROUP, health_event(provider))
+        await layer.group_send(HEALTH_GROUP, event)
     except (OSError, RedisError) as exc:
-        logger.warning("could not push health of %s to the console: %s", provider.name, exc)
+        name = event["provider"]["name"]
+        logger.warning("could not push health of %s to the console: %s", name, exc)

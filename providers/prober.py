@@ -46,7 +46,7 @@ async def probe_round() -> int:
     """Probe every active provider concurrently and record the results."""
     providers = await sync_to_async(_active)()
     results = await health.probe_many([health.Target.of(provider) for provider in providers])
-    await sync_to_async(_record)(list(zip(providers, results, strict=True)))
+    await health.run_update(_record, list(zip(providers, results, strict=True)))
     return len(providers)
 
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -256,6 +259,50 @@ def test_probe_results_are_pushed_to_the_console_group(upstream, fast_health) ->
     assert isinstance(pushed["latency_ms"], int)
     assert pushed["last_tested_at"]
     async_to_sync(layer.group_discard)(health.HEALTH_GROUP, channel)
+
+
+def test_an_update_run_from_async_code_pushes_on_that_loop_after_it() -> None:
+    layer = get_channel_layer()
+    provider = make("http://127.0.0.1:9/v1", name="marked")
+
+    async def listen_then_update() -> dict[str, Any]:
+        channel = await layer.new_channel()
+        await layer.group_add(health.HEALTH_GROUP, channel)
+        try:
+            await health.run_update(health.mark_failure, provider.pk, "upstream_error")
+            return await asyncio.wait_for(layer.receive(channel), 5)
+        finally:
+            await layer.group_discard(health.HEALTH_GROUP, channel)
+
+    message = async_to_sync(listen_then_update)()
+
+    assert message["provider"]["name"] == "marked"
+
+
+def test_an_update_that_outlives_its_event_loop_does_not_wait_for_that_loop() -> None:
+    """A background update (gateway._spawn) whose loop stops before the update ends, as a
+    request's loop does under Django's sync test client and a worker's at shutdown: its
+    push used to go back to that loop through async_to_sync and wait there forever."""
+    provider = Provider(pk=1, name="p")
+    started, go_on, pushed = threading.Event(), threading.Event(), threading.Event()
+
+    def update() -> None:
+        started.set()
+        go_on.wait(5)
+        health.push(provider)
+        pushed.set()
+
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(health.run_update(update))
+        loop.run_until_complete(loop.run_in_executor(None, started.wait, 5))
+        # The loop no longer runs (and is not closed): nothing it is handed gets done.
+        go_on.set()
+        assert pushed.wait(5), "the update's push waited for a loop that does not run"
+        loop.run_until_complete(task)  # the push is sent once the loop runs again
+    finally:
+        go_on.set()
+        loop.close()
 
 
 # --- passive health from real traffic -----------------------------------------------
