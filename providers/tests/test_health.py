@@ -261,7 +261,7 @@ def test_probe_results_are_pushed_to_the_console_group(upstream, fast_health) ->
     async_to_sync(layer.group_discard)(health.HEALTH_GROUP, channel)
 
 
-def test_an_update_run_from_async_code_pushes_on_that_loop_after_it() -> None:
+def test_an_update_run_from_async_code_still_reaches_the_console_group() -> None:
     layer = get_channel_layer()
     provider = make("http://127.0.0.1:9/v1", name="marked")
 

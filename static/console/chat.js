@@ -1,7 +1,8 @@
 // The chat page: model and profile pickers, streaming conversation, playground; which
 // session is open and the session list live in sessions.js.
 import { call } from "./api.js";
-import { el, loadMessages, money, resetFind, scrollDown, setupConversation } from "./conversation.js";
+import { loadMessages, money, resetFind, scrollDown, setupConversation } from "./conversation.js";
+import { el } from "./dom.js";
 import { createDrawer } from "./drawer.js";
 import { menus, wireEscape, wireMenus, wireSkipLinks } from "./keyboard.js";
 import { createModelPicker } from "./picker.js";

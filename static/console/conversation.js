@@ -31,9 +31,6 @@ export function setupConversation(context) {
 
 // --- small DOM helpers ---------------------------------------------------------------
 
-export { el };
-
-
 export function money(value) {
   if (!value) return "$0";
   return value < 0.01 ? `$${value.toFixed(6)}` : `$${value.toFixed(4)}`;

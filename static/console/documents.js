@@ -10,7 +10,6 @@ import { currentSession, ensureSession, refreshSession } from "./sessions.js";
 
 const PICKED = "switchboard-documents"; // the picked ids survive a reload
 
-
 function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;

@@ -42,7 +42,6 @@ export function sessionUrl(session) {
 
 // --- the list ------------------------------------------------------------------------
 
-
 function when(iso) {
   const date = new Date(iso);
   const today = new Date().toDateString() === date.toDateString();

@@ -5,8 +5,9 @@
 // (loadMessages): ids, versions ‹ 2/3 › and stored failures come from the one source.
 // A stopped answer is cut on the server to what this page had painted.
 import { call, streamChat } from "./api.js";
+import { el } from "./dom.js";
 import { renderInto, throttledRenderer } from "./markdown.js";
-import { announce, dropFrom, el, lastShown, loadMessages, messageNode, scrollDown, showEnd, statsLine } from "./conversation.js";
+import { announce, dropFrom, lastShown, loadMessages, messageNode, scrollDown, showEnd, statsLine } from "./conversation.js";
 import { askDocuments } from "./documents.js";
 import { ensureSession } from "./sessions.js";
 
